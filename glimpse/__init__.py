@@ -1,0 +1,26 @@
+"""glimpse: recurrent agents that look at and make images one step at a time.
+
+Read in this order: ``sensor`` (the retina) → ``cores`` (RNN, LSTM, GRU) → ``ram`` (the Recurrent
+Attention Model) → ``losses`` (its hybrid loss) → ``evaluate`` (named protocols). Around them:
+``data`` and ``variants`` (MNIST and its translated and cluttered forms), ``checkpoint``,
+``render`` (GIFs) and ``cli`` (the ``glimpse`` command).
+"""
+
+from glimpse.cores import GRUCore, LSTMCore, RNNCore, make_core
+from glimpse.losses import RAMLoss, ram_loss
+from glimpse.ram import RAM, RAMConfig, Rollout
+from glimpse.sensor import retina
+
+__version__ = "0.1.0"
+__all__ = [
+    "RAM",
+    "GRUCore",
+    "LSTMCore",
+    "RAMConfig",
+    "RAMLoss",
+    "RNNCore",
+    "Rollout",
+    "make_core",
+    "ram_loss",
+    "retina",
+]

@@ -1,0 +1,182 @@
+"""Recurrent Attention Model (Mnih, Heess, Graves, Kavukcuoglu 2014), split along the paper's parts.
+
+    glimpse network   g_t = ReLU(W_a ReLU(W_ρ ρ(x, l_{t-1})) + W_b ReLU(W_l l_{t-1}))
+    core              h_t = core(g_t, h_{t-1})              (ReLU RNN in the paper; LSTM, GRU)
+    location policy   l_t ~ N(tanh(W_μ h_t), σ²), clamped to [-1, 1]
+    baseline          b_t = W_b h_t                        (fitted to the reward, squared error)
+    classifier        p(y | x) = softmax(W_c h_T)
+
+The first location ``l_0`` comes from the same policy applied to the initial state, so it is a
+learned (and explored) starting point. Sampled locations are *detached* before they are fed back
+and before their log-probability is taken: the location head learns from REINFORCE alone.
+Locations follow :mod:`glimpse.sensor`'s convention: (x, y) in [-1, 1], ±1 at the image edges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from glimpse.cores import make_core
+from glimpse.sensor import check_images, pad_images, retina_padded
+
+Policy = Literal["sample", "mean", "random"]
+
+
+@dataclass
+class RAMConfig:
+    """Everything needed to rebuild a RAM; saved inside its checkpoints."""
+
+    height: int = 28
+    width: int = 28
+    channels: int = 1
+    classes: int = 10
+    glimpse_size: int = 8  # g: side of every retina patch after resizing
+    scales: int = 1  # k: patches per glimpse, each twice as wide as the last
+    glimpses: int = 6  # T
+    what_size: int = 128  # h_g, the glimpse ("what") pathway
+    where_size: int = 128  # h_l, the location ("where") pathway
+    glimpse_out: int = 256  # g_t
+    core: str = "rnn"  # "rnn" (ReLU), "lstm" or "gru"
+    hidden: int = 256
+    layers: int = 1
+    loc_std: float = 0.1  # σ of the location policy, in location units (W/2 pixels each)
+    learn_std: bool = False  # learn log σ by REINFORCE instead of fixing it
+    reinforce_core: bool = False  # let REINFORCE's gradient reach the core and glimpse network
+    random_glimpses: bool = False  # the control: uniform random locations, no policy to learn
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "channels", "classes", "glimpse_size", "scales", "glimpses"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RAMConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.loc_std > 0:
+            raise ValueError(f"RAMConfig.loc_std must be > 0, got {self.loc_std}")
+
+
+class Rollout(NamedTuple):
+    """Per-step tensors of one rollout (T glimpses, batch B); reused by losses, evaluation,
+    rendering and the environments."""
+
+    locations: Tensor  # (T, B, 2) where each glimpse was taken, detached
+    means: Tensor  # (T, B, 2) policy means
+    log_probs: Tensor  # (T, B) log π(l_t | h_{t-1}); zero for the mean and random policies
+    baselines: Tensor  # (T, B) b_t predicted before l_t was chosen
+    logits: Tensor  # (T, B, classes) classifier read out after every glimpse
+    hidden: Tensor  # (T, B, hidden) core output after every glimpse
+
+    @property
+    def class_probs(self) -> Tensor:  # (T, B, classes)
+        return self.logits.softmax(-1)
+
+
+class GlimpseNetwork(nn.Module):
+    """Retina + "what" and "where" pathways combined into the glimpse feature g_t."""
+
+    def __init__(self, cfg: RAMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        retina_size = cfg.scales * cfg.channels * cfg.glimpse_size**2
+        self.what = nn.Linear(retina_size, cfg.what_size)
+        self.where = nn.Linear(2, cfg.where_size)
+        self.what_out = nn.Linear(cfg.what_size, cfg.glimpse_out)
+        self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=False)
+
+    def forward(self, padded: Tensor, loc: Tensor) -> Tensor:
+        """padded: images from :func:`pad_images`; loc: (B, 2) detached -> g: (B, glimpse_out)"""
+        c = self.cfg
+        rho = retina_padded(padded, loc, c.glimpse_size, c.scales, c.height, c.width)
+        what = F.relu(self.what(rho.flatten(1)))
+        where = F.relu(self.where(loc))
+        return F.relu(self.what_out(what) + self.where_out(where))
+
+
+class LocationPolicy(nn.Module):
+    """Gaussian policy over the next location: mean tanh(W h), fixed or learned σ."""
+
+    def __init__(self, cfg: RAMConfig) -> None:
+        super().__init__()
+        self.mean = nn.Linear(cfg.hidden, 2)
+        self.log_std = nn.Parameter(torch.tensor(math.log(cfg.loc_std)), requires_grad=cfg.learn_std)
+
+    @property
+    def std(self) -> Tensor:
+        return self.log_std.exp()
+
+    def forward(self, h: Tensor) -> Tensor:
+        """h: (B, hidden) -> mean location (B, 2) in (-1, 1)"""
+        return torch.tanh(self.mean(h))
+
+
+def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
+    """log N(x; mean, σ²I) summed over the last axis.  (..., 2) -> (...)"""
+    z = (x - mean) * torch.exp(-log_std)
+    return (-0.5 * z.square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+class RAM(nn.Module):
+    """The Recurrent Attention Model: call :meth:`rollout` to look ``T`` times and classify."""
+
+    def __init__(self, cfg: RAMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.glimpse = GlimpseNetwork(cfg)
+        self.core = make_core(cfg.core, cfg.glimpse_out, cfg.hidden, cfg.layers)
+        self.policy = LocationPolicy(cfg)
+        self.baseline = nn.Linear(cfg.hidden, 1)
+        self.classifier = nn.Linear(cfg.hidden, cfg.classes)
+
+    def rollout(self, images: Tensor, policy: Policy = "sample", generator: torch.Generator | None = None) -> Rollout:
+        """Take ``cfg.glimpses`` glimpses of each image and classify after each.
+
+        images: (B, C, H, W) in [0, 1].  policy: ``"sample"`` draws l_t ~ π (training, and the
+        "one stochastic rollout" protocol), ``"mean"`` looks at the policy mean, ``"random"`` draws
+        uniform locations (the random-glimpse control; forced when ``cfg.random_glimpses``).
+        """
+        c = self.cfg
+        check_images(images, c.channels)
+        if images.shape[-2:] != (c.height, c.width):
+            raise ValueError(f"model expects {c.height}×{c.width} images, got {images.shape[-2]}×{images.shape[-1]}")
+        if policy not in ("sample", "mean", "random"):
+            raise ValueError(f"policy must be 'sample', 'mean' or 'random', got {policy!r}")
+        if c.random_glimpses:
+            policy = "random"
+        b = images.shape[0]
+        padded = pad_images(images, c.glimpse_size, c.scales)
+        state = self.core.initial_state(b)
+        h = h0 = state[0][-1]  # h_0, zeros
+        std = self.policy.std.detach()
+        means, locs, hs = [], [], []
+        for _ in range(c.glimpses):
+            mean = self.policy(h if c.reinforce_core else h.detach())
+            if policy == "sample":
+                noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+                loc = (mean.detach() + std * noise).clamp(-1.0, 1.0)
+            elif policy == "mean":
+                loc = mean.detach()
+            else:
+                loc = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+                loc = loc * 2.0 - 1.0
+            means.append(mean)
+            locs.append(loc)
+            h, state = self.core.step(self.glimpse(padded, loc), state)
+            hs.append(h)
+
+        means_t, locs_t = torch.stack(means), torch.stack(locs)  # (T, B, 2)
+        hidden = torch.stack(hs)  # (T, B, hidden): h_1 .. h_T
+        before = torch.cat([h0.unsqueeze(0), hidden[:-1].detach()])  # h_0 .. h_{T-1}
+        if policy == "sample":
+            log_probs = gaussian_log_prob(locs_t, means_t, self.policy.log_std)
+        else:
+            log_probs = means_t.new_zeros(means_t.shape[:2])
+        baselines = self.baseline(before).squeeze(-1)  # (T, B), detached input: a pure critic
+        logits = self.classifier(hidden)  # (T, B, classes)
+        return Rollout(locs_t, means_t, log_probs, baselines, logits, hidden)
+
+    def forward(self, images: Tensor, policy: Policy = "mean") -> Tensor:
+        """Class logits after the last glimpse.  (B, C, H, W) -> (B, classes)"""
+        return self.rollout(images, policy).logits[-1]

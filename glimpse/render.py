@@ -1,0 +1,108 @@
+"""Rendering: every step of an agent as a frame, frames to a GIF.
+
+Generic pieces (:func:`to_rgb`, :func:`tile_grid`, :func:`write_gif`) serve every agent; the
+glimpse classifier's frames come from :func:`ram_frames`, which reads only a :class:`Rollout`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+
+from glimpse.ram import Rollout
+from glimpse.sensor import glimpse_boxes
+
+# One colour per retina scale, finest first (the finest is the one the glimpse network sees sharpest).
+SCALE_COLOURS = [(255, 64, 64), (255, 190, 40), (70, 200, 255), (160, 110, 255)]
+TRAIL = (90, 220, 90)
+
+
+def to_rgb(image: Tensor, scale: int = 1) -> Image.Image:
+    """A (C, H, W) float image in [0, 1] (C = 1 or 3) as an RGB PIL image, upscaled by ``scale``."""
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (1|3, H, W) image, got {tuple(image.shape)}")
+    arr = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    arr = arr.expand(3, -1, -1).permute(1, 2, 0).numpy()
+    img = Image.fromarray(np.ascontiguousarray(arr), "RGB")
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale != 1 else img
+
+
+def tile_grid(tiles: Sequence[Image.Image], cols: int, pad: int = 4, background: int = 24) -> np.ndarray:
+    """Lay equally sized tiles out in a grid; returns an (H, W, 3) uint8 array."""
+    w, h = tiles[0].size
+    rows = -(-len(tiles) // cols)
+    canvas = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + pad) + pad), (background,) * 3)
+    for i, tile in enumerate(tiles):
+        canvas.paste(tile, (pad + (i % cols) * (w + pad), pad + (i // cols) * (h + pad)))
+    return np.asarray(canvas)
+
+
+def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float = 2.0, hold_last: int = 3) -> Path:
+    """Write frames as a looping GIF, atomically (a half-written file never replaces a good one)."""
+    if not frames:
+        raise ValueError("no frames to write")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = list(frames) + [frames[-1]] * hold_last
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gif")
+    os.close(fd)
+    try:
+        iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def ram_frames(
+    images: Tensor,
+    rollout: Rollout,
+    glimpse_size: int,
+    scales: int,
+    labels: Tensor | None = None,
+    scale: int = 5,
+    cols: int = 4,
+) -> list[np.ndarray]:
+    """One frame per glimpse: each image with the boxes of every retina scale at the current
+    location, the path of earlier glimpses, the step, and the predicted class with its probability.
+
+    images: (B, C, H, W) in [0, 1];  rollout: that batch's rollout (T steps)
+    returns: T frames, (H', W', 3) uint8
+    """
+    b, _, h, w = images.shape
+    steps = rollout.locations.shape[0]
+    boxes = torch.stack([glimpse_boxes(rollout.locations[t], glimpse_size, scales, h, w) for t in range(steps)])
+    centres = (rollout.locations + 1) * 0.5 * rollout.locations.new_tensor([w, h]) * scale  # (T, B, 2) px
+    probs = rollout.class_probs  # (T, B, classes)
+    font = ImageFont.load_default()
+    caption = 26
+    frames = []
+    for t in range(steps):
+        tiles = []
+        for i in range(b):
+            digit = to_rgb(images[i], scale)
+            tile = Image.new("RGB", (digit.width, digit.height + caption), (0, 0, 0))
+            tile.paste(digit, (0, 0))
+            draw = ImageDraw.Draw(tile)
+            path = [tuple(centres[s, i].tolist()) for s in range(t + 1)]
+            if len(path) > 1:
+                draw.line(path, fill=TRAIL, width=2)
+            for s in range(scales - 1, -1, -1):
+                left, top, right, bottom = (boxes[t, i, s] * scale).tolist()
+                draw.rectangle([left, top, right - 1, bottom - 1], outline=SCALE_COLOURS[s % 4], width=2)
+            p, k = probs[t, i].max(0)
+            ok = labels is None or int(k) == int(labels[i])
+            text = f"t={t + 1}  {int(k)} ({float(p):.2f})"
+            draw.text((4, digit.height + 6), text, fill=(255, 255, 255) if ok else (255, 110, 110), font=font)
+            tiles.append(tile)
+        frames.append(tile_grid(tiles, cols))
+    return frames

@@ -1,0 +1,181 @@
+"""RAM: rollout shapes, gradient routing of the hybrid loss, checkpoints, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from glimpse.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from glimpse.losses import ram_loss
+from glimpse.ram import RAM, RAMConfig
+
+
+def small(**kw) -> RAMConfig:
+    base = dict(
+        height=12,
+        width=16,
+        channels=2,
+        classes=3,
+        glimpse_size=4,
+        scales=2,
+        glimpses=3,
+        what_size=8,
+        where_size=8,
+        glimpse_out=16,
+        hidden=16,
+    )
+    return RAMConfig(**{**base, **kw})
+
+
+def batch(cfg: RAMConfig, b: int = 6):
+    return torch.rand(b, cfg.channels, cfg.height, cfg.width), torch.randint(0, cfg.classes, (b,))
+
+
+def grads(model: torch.nn.Module, loss: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    model.zero_grad(set_to_none=True)
+    loss.backward(retain_graph=True)
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+def moved(g: torch.Tensor | None) -> bool:
+    return g is not None and bool(g.abs().sum() > 0)
+
+
+@pytest.mark.parametrize("core", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("policy", ["sample", "mean", "random"])
+def test_rollout_shapes(core, policy):
+    cfg = small(core=core, layers=2)
+    x, _ = batch(cfg)
+    r = RAM(cfg).rollout(x, policy)
+    t, b = cfg.glimpses, x.shape[0]
+    assert r.locations.shape == r.means.shape == (t, b, 2)
+    assert r.log_probs.shape == r.baselines.shape == (t, b)
+    assert r.logits.shape == r.class_probs.shape == (t, b, cfg.classes)
+    assert r.hidden.shape == (t, b, cfg.hidden)
+    assert r.locations.abs().max() <= 1 and not r.locations.requires_grad
+    torch.testing.assert_close(r.class_probs.sum(-1), torch.ones(t, b))
+    if policy == "mean":
+        torch.testing.assert_close(r.locations, r.means.detach())
+
+
+@pytest.mark.parametrize("reinforce_core", [False, True])
+def test_gradient_routing(reinforce_core):
+    cfg = small(reinforce_core=reinforce_core, learn_std=True)
+    model = RAM(cfg)
+    x, y = batch(cfg, 16)
+    r = model.rollout(x, "sample")
+    loss = ram_loss(r, y)
+    policy_params = ("policy.mean.weight", "policy.mean.bias", "policy.log_std")
+
+    ce = grads(model, loss.classification)
+    assert not any(moved(ce[n]) for n in policy_params), "cross-entropy must not train the location head"
+    assert moved(ce["classifier.weight"]) and moved(ce["core.cells.0.weight_hh"]) and moved(ce["glimpse.what.weight"])
+    # The classifier's gradient does not reach the locations that were looked at.
+    assert torch.autograd.grad(loss.classification, r.means, allow_unused=True, retain_graph=True)[0] is None
+
+    rf = grads(model, loss.policy)
+    assert all(moved(rf[n]) for n in policy_params), "REINFORCE must train the location head"
+    assert not moved(rf["classifier.weight"]) and not moved(rf["baseline.weight"])
+    assert moved(rf["core.cells.0.weight_ih"]) == reinforce_core
+
+    bl = grads(model, loss.baseline)
+    assert moved(bl["baseline.weight"])
+    assert not any(moved(g) for n, g in bl.items() if not n.startswith("baseline.")), "baseline trains only itself"
+
+
+def test_advantage_uses_detached_baseline_and_reward_is_correctness():
+    cfg = small()
+    model = RAM(cfg)
+    x, y = batch(cfg, 32)
+    r = model.rollout(x, "sample")
+    loss = ram_loss(r, y, reinforce_weight=0.5)
+    assert torch.equal(loss.reward, (r.logits[-1].argmax(-1) == y).float())
+    advantage = loss.reward - r.baselines.detach()
+    torch.testing.assert_close(loss.policy, -(r.log_probs * advantage).sum(0).mean())
+    torch.testing.assert_close(loss.classification, F.cross_entropy(r.logits[-1], y))
+    torch.testing.assert_close(loss.total, loss.classification + 0.5 * loss.policy + loss.baseline)
+
+
+def test_log_prob_is_the_gaussian_density():
+    cfg = small(loc_std=0.3)
+    r = RAM(cfg).rollout(batch(cfg)[0], "sample")
+    expected = torch.distributions.Normal(r.means, 0.3).log_prob(r.locations).sum(-1)
+    torch.testing.assert_close(r.log_probs, expected)
+
+
+def test_random_control_ignores_the_policy():
+    cfg = small(random_glimpses=True)
+    r = RAM(cfg).rollout(batch(cfg)[0], "mean", torch.Generator().manual_seed(1))
+    assert not torch.allclose(r.locations, r.means) and torch.all(r.log_probs == 0)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    cfg = small(core="lstm")
+    model = RAM(cfg)
+    path = tmp_path / "ram.pt"
+    save_checkpoint(path, "ram", model, epoch=3)
+    loaded = load_model(path, kind="ram")
+    assert loaded.cfg == cfg and load_checkpoint(path)["epoch"] == 3
+    x, _ = batch(cfg)
+    for policy in ("mean", "sample"):
+        a = model.eval().rollout(x, policy, torch.Generator().manual_seed(5))
+        b = loaded.rollout(x, policy, torch.Generator().manual_seed(5))
+        for u, v in zip(a, b, strict=True):
+            torch.testing.assert_close(u, v)
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_model(tmp_path / "missing.pt")
+    path = tmp_path / "ram.pt"
+    save_checkpoint(path, "ram", RAM(small()))
+    data = path.read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_model(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a glimpse checkpoint"):
+        load_model(tmp_path / "other.pt")
+    ckpt = load_checkpoint(path)
+    ckpt["config"]["hidden"] = 32
+    torch.save(ckpt, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_model(tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="not 'draw'"):
+        load_model(path, kind="draw")
+
+
+def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ram.pt"
+    save_checkpoint(path, "ram", RAM(small()), epoch=1)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, "ram", RAM(small()), epoch=2)
+    assert load_checkpoint(path)["epoch"] == 1 and len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (torch.rand(2, 1, 12, 16), "channel"),
+        (torch.rand(2, 2, 16, 16), "12×16"),
+        (torch.rand(2, 12, 16), "shape"),
+    ],
+)
+def test_bad_images_are_named(x, message):
+    with pytest.raises(ValueError, match=message):
+        RAM(small()).rollout(x)
+
+
+def test_bad_config_is_named():
+    with pytest.raises(ValueError, match="glimpses"):
+        RAMConfig(glimpses=0)
+    with pytest.raises(ValueError, match="loc_std"):
+        dataclasses.replace(RAMConfig(), loc_std=0.0)

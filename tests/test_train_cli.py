@@ -1,0 +1,99 @@
+"""Entry points: a short real-MNIST run, resume after an interruption, and the GIF command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from glimpse.checkpoint import load_checkpoint
+from glimpse.cli import main as glimpse_main
+from glimpse.cli import shipped_checkpoint
+from train import ram as train_ram
+
+from .conftest import REPO
+
+
+def run(root, out, *extra: str) -> None:
+    train_ram.main(
+        [
+            "--data-root",
+            str(root),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+            "--train-limit",
+            "10000",
+            "--val-size",
+            "1000",
+            *extra,
+        ]
+    )
+
+
+def test_short_run_learns_and_resume_continues_exactly(mnist_data_root, tmp_path, monkeypatch):
+    run(mnist_data_root, tmp_path / "straight", "--epochs", "2")
+    results = json.loads((tmp_path / "straight" / "results.json").read_text())
+    for protocol in ("stochastic", "mean", "average10", "random_locations"):
+        assert protocol in results["test"]
+    assert results["test"]["mean"] < 0.5, results["test"]  # chance is 0.9
+
+    # Interrupt the same run during its second epoch; --resume must end with the same weights.
+    calls = {"n": 0}
+    train_epoch = train_ram.train_epoch
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_ram, "train_epoch", interrupted)
+    with pytest.raises(SystemExit, match="interrupted during epoch 2; epoch 1 is saved"):
+        run(mnist_data_root, tmp_path / "resumed", "--epochs", "2")
+    monkeypatch.setattr(train_ram, "train_epoch", train_epoch)
+    with pytest.raises(SystemExit, match="--resume"):
+        run(mnist_data_root, tmp_path / "resumed", "--epochs", "2")
+    run(mnist_data_root, tmp_path / "resumed", "--resume")
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 1
+    for k, v in a["model"].items():
+        torch.testing.assert_close(v, b["model"][k])
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_resume_without_a_run_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        train_ram.main(["--out", str(tmp_path), "--resume"])
+
+
+def test_train_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "train.ram", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and "--data-root" in out.stdout and "--resume" in out.stdout
+
+
+def test_gif_from_the_shipped_checkpoint(mnist_data_root, tmp_path, capsys):
+    gif = tmp_path / "ram.gif"
+    args = ["ram-gif", "--data-root", str(mnist_data_root), "--out", str(gif), "--digits", "3"]
+    assert glimpse_main(args) == 0
+    steps = load_checkpoint(shipped_checkpoint("ram"))["config"]["glimpses"]
+    with Image.open(gif) as im:
+        assert im.n_frames >= steps and im.size[0] > 3 * 28
+    with pytest.raises(SystemExit, match="--force"):
+        glimpse_main(args)
+    assert glimpse_main([*args, "--force"]) == 0
+
+
+def test_gif_command_names_a_bad_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert glimpse_main(["ram-gif", "--checkpoint", str(bad), "--out", str(tmp_path / "x.gif")]) == 2
+    assert "truncated or not a glimpse checkpoint" in capsys.readouterr().err

@@ -1,0 +1,115 @@
+"""What every training entry point shares: typed arguments, device, seeds, logs, resumable state.
+
+Arguments are a ``@dataclass`` whose fields carry their help text (``arg(default, "help")``);
+:func:`parse_args` turns it into an ``argparse`` parser, so each script declares its options once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import time
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+def arg(default: Any, help: str) -> Any:
+    """A dataclass field with a default and a help text for the command line."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _field_type(tp: Any) -> tuple[Any, bool]:
+    """(base type, optional?) of an annotation such as ``int``, ``str | None`` or ``bool``."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return tp, False
+
+
+def parse_args(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> T:
+    """Parse the command line into an instance of the dataclass ``cls``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        tp, _ = _field_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+        else:
+            choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
+            parser.add_argument(
+                flag,
+                type=type(choices[0]) if choices else tp,
+                choices=choices,
+                default=f.default,
+                help=help_text,
+            )
+    return cls(**vars(parser.parse_args(argv)))
+
+
+def pick_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``mps`` or ``auto`` (the best available), with a clear error if absent."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SystemExit("--device mps: MPS is not available on this machine; use --device cpu")
+    if not (name in ("cpu", "mps") or name.startswith("cuda")):
+        raise SystemExit(f"--device must be cpu, cuda, cuda:N, mps or auto, got {name!r}")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state(*generators: torch.Generator) -> dict[str, Any]:
+    """Every random stream a run draws from, to store in a checkpoint."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], *generators: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    for g, s in zip(generators, state["generators"], strict=True):
+        g.set_state(s)
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class MetricsLog:
+    """Append-only JSON lines, one record per epoch (readable by pandas ``read_json(lines=True)``)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record: Any) -> None:
+        record.setdefault("time", time.time())
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def config_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-friendly dict (paths as strings)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(obj).items()}

@@ -1,0 +1,248 @@
+"""Train a Recurrent Attention Model on MNIST (or its translated / cluttered variants).
+
+    python -m train.ram                                   # the paper's MNIST setting, 6 glimpses of 8×8
+    python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
+    python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
+
+Writes to ``--out``: ``last.pt`` (every epoch, atomically; ``--resume`` continues from it),
+``best.pt`` (lowest validation error), ``model.pt`` (best weights + test results, small),
+``metrics.jsonl`` (one line per epoch) and ``results.json`` (test errors under every protocol).
+Models are selected on a validation split held out of the 60,000 training digits; the test set
+is read once, at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from tqdm import tqdm
+
+from glimpse.checkpoint import build_model, load_checkpoint, save_checkpoint
+from glimpse.data import ImageSet, mnist_splits
+from glimpse.evaluate import error_rate
+from glimpse.losses import ram_loss
+from glimpse.ram import RAM, RAMConfig
+from glimpse.variants import shift
+from train.common import (
+    MetricsLog,
+    arg,
+    config_dict,
+    parse_args,
+    pick_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+
+
+@dataclass
+class Args:
+    dataset: Literal["mnist", "translated", "cluttered"] = arg("mnist", "MNIST 28×28, or 60×60 variants")
+    data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
+    out: str = arg("runs/ram-mnist", "run folder for checkpoints and logs")
+    resume: bool = arg(False, "continue the run in --out from its last.pt (saved options are reused)")
+    device: str = arg("auto", "cpu, cuda, mps or auto")
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    seed: int = arg(0, "seed for weights, batches and sampling")
+    epochs: int = arg(200, "training epochs")
+    batch_size: int = arg(128, "images per optimisation step")
+    lr: float = arg(1e-3, "Adam learning rate at the start of the schedule")
+    schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
+    glimpses: int = arg(6, "glimpses per image, T")
+    glimpse_size: int = arg(8, "retina patch side g, in pixels")
+    scales: int = arg(1, "retina patches per glimpse, k")
+    core: Literal["rnn", "lstm", "gru"] = arg("rnn", "recurrent core (rnn: the paper's 256-unit ReLU RNN)")
+    hidden: int = arg(256, "core width")
+    loc_std: float = arg(0.1, "location policy σ in location units (×14 px on 28×28)")
+    learn_std: bool = arg(False, "learn σ by REINFORCE")
+    reinforce_core: bool = arg(False, "let REINFORCE also train the core and glimpse network")
+    reinforce_weight: float = arg(1.0, "weight λ of the REINFORCE term")
+    random_glimpses: bool = arg(False, "the control: uniformly random locations, no policy")
+    augment_shift: int = arg(0, "random shift of training digits by up to this many pixels")
+    val_size: int = arg(5000, "training digits held out for model selection")
+    train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
+    select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
+    eval_rollouts: int = arg(10, "M for the averaged protocol")
+    progress: bool = arg(True, "show progress bars")
+
+
+def model_config(a: Args, height: int, width: int) -> RAMConfig:
+    fields = {f.name for f in dataclasses.fields(RAMConfig)}
+    shared = {k: v for k, v in dataclasses.asdict(a).items() if k in fields}
+    return RAMConfig(height=height, width=width, **shared)
+
+
+def make_schedule(opt: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        t = min(step / max(total_steps, 1), 1.0)
+        return {"cosine": 0.5 * (1 + math.cos(math.pi * t)), "linear": 1 - t, "constant": 1.0}[kind]
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+STATS = ("loss", "classification", "policy", "baseline", "accuracy")
+
+
+def train_epoch(model: RAM, opt, sched, batches, a: Args, gen: torch.Generator, variant, bar) -> dict[str, float]:
+    """One pass over the training batches; returns mean loss terms and training accuracy."""
+    model.train()
+    sums, n = None, 0
+    for x, y in batches:
+        if variant is not None:
+            x = variant(x, gen)
+        x = shift(x, a.augment_shift, gen)
+        losses = ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight)
+        opt.zero_grad(set_to_none=True)
+        losses.total.backward()
+        opt.step()
+        sched.step()
+        step = torch.stack(
+            [losses.total, losses.classification, losses.policy, losses.baseline, losses.reward.mean()]
+        ).detach()
+        sums = step if sums is None else sums + step  # stays on the device: no sync per step
+        n += 1
+        if bar is not None:
+            bar.update(1)
+            if n % 50 == 0:
+                mean = (sums / n).tolist()
+                bar.set_postfix(loss=f"{mean[0]:.3f}", acc=f"{mean[4]:.3f}")
+    means = (sums / max(n, 1)).tolist() if sums is not None else [float("nan")] * len(STATS)
+    return dict(zip(STATS, means, strict=True))
+
+
+def evaluate_all(model: RAM, data: ImageSet, a: Args, device: torch.device) -> dict[str, float]:
+    """Error rates under every protocol, named as reported."""
+    out = {
+        "stochastic": error_rate(model, data, "stochastic", device=device, seed=a.seed),
+        "mean": error_rate(model, data, "mean", device=device),
+        f"average{a.eval_rollouts}": error_rate(model, data, "average", a.eval_rollouts, device=device, seed=a.seed),
+    }
+    if not model.cfg.random_glimpses:  # the trained model, but looking at random places
+        out["random_locations"] = error_rate(model, data, "random", device=device, seed=a.seed)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(Args, argv, __doc__)
+    out = Path(a.out)
+    last = out / "last.pt"
+    ckpt = None
+    if a.resume:
+        ckpt = load_checkpoint(last)
+        saved = ckpt["args"]
+        saved.update(resume=True, device=a.device, threads=a.threads, progress=a.progress)  # run-time only
+        a = Args(**saved)
+    elif last.exists():
+        raise SystemExit(f"{last} exists: pass --resume to continue that run, or choose another --out")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = pick_device(a.device)
+    seed_everything(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+
+    splits = mnist_splits(a.data_root, a.dataset, a.val_size, a.seed)
+    if a.train_limit:
+        splits.train = ImageSet(splits.train.images[: a.train_limit], splits.train.labels[: a.train_limit])
+    h, w = splits.val.images.shape[-2:]
+    model = RAM(model_config(a, h, w)) if ckpt is None else build_model(ckpt)
+    model.to(device)
+    fused = device.type in ("cpu", "cuda")
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr, fused=fused)
+    steps_per_epoch = len(splits.train) // a.batch_size
+    sched = make_schedule(opt, a.schedule, a.epochs * steps_per_epoch)
+    start, best, wall = 0, float("inf"), 0.0
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"], gen)
+        start, best, wall = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
+        print(f"resuming {out} at epoch {start + 1}/{a.epochs} (best validation error {best:.4f})")
+    log = MetricsLog(out / "metrics.jsonl")
+    n_params = sum(p.numel() for p in model.parameters())
+    print(
+        f"{a.dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test; "
+        f"{a.core} core, {n_params:,} parameters, device {device}, {torch.get_num_threads()} threads"
+    )
+
+    for epoch in range(start, a.epochs):
+        t0 = time.perf_counter()
+        batches = splits.train.batches(a.batch_size, shuffle=True, generator=gen, device=device, drop_last=True)
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{a.epochs}",
+            leave=False,
+            disable=not a.progress,
+            file=sys.stdout,
+        )
+        try:
+            stats = train_epoch(model, opt, sched, batches, a, gen, splits.variant, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            done = f"epoch {epoch} is saved in {last}" if epoch else "no epoch finished yet"
+            raise SystemExit(
+                f"interrupted during epoch {epoch + 1}; {done}. Continue with: python -m train.ram --resume --out {out}"
+            ) from None
+        bar.close()
+        train_time = time.perf_counter() - t0
+        val = error_rate(model, splits.val, a.select, device=device, seed=a.seed)
+        wall += time.perf_counter() - t0
+        improved = val < best
+        best = min(best, val)
+        rate = steps_per_epoch * a.batch_size / train_time
+        record = dict(
+            epoch=epoch + 1,
+            **stats,
+            val_error=val,
+            select=a.select,
+            lr=sched.get_last_lr()[0],
+            std=model.policy.std.item(),
+            epoch_s=train_time,
+            images_per_s=rate,
+            wall_s=wall,
+        )
+        log.write(**record)
+        print(
+            f"epoch {epoch + 1}: loss {stats['loss']:.4f} train acc {stats['accuracy']:.4f} "
+            f"val error ({a.select}) {val:.4f}{' *' if improved else ''}  {record['images_per_s']:,.0f} img/s "
+            f"wall {wall / 60:.1f} min",
+            flush=True,
+        )
+        state = dict(
+            optimizer=opt.state_dict(),
+            scheduler=sched.state_dict(),
+            epoch=epoch,
+            best_val=best,
+            wall=wall,
+            rng=rng_state(gen),
+            args=config_dict(a),
+        )
+        if improved:
+            save_checkpoint(out / "best.pt", "ram", model, epoch=epoch, val_error=val)
+        save_checkpoint(last, "ram", model, **state)
+
+    best_model = build_model(load_checkpoint(out / "best.pt", device)).to(device)
+    best_epoch = load_checkpoint(out / "best.pt")["epoch"] + 1
+    results = {
+        "dataset": a.dataset,
+        "best_epoch": best_epoch,
+        "epochs": a.epochs,
+        "train_wall_min": round(wall / 60, 2),
+        "val": evaluate_all(best_model, splits.val, a, device),
+        "test": evaluate_all(best_model, splits.test, a, device),
+        "args": config_dict(a),
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    save_checkpoint(out / "model.pt", "ram", best_model, test_error=results["test"], best_epoch=best_epoch)
+    print(f"best epoch {best_epoch}; test error: " + ", ".join(f"{k} {v:.2%}" for k, v in results["test"].items()))
+
+
+if __name__ == "__main__":
+    main()
