@@ -1,6 +1,7 @@
 """Recurrent Attention Model (Mnih, Heess, Graves, Kavukcuoglu 2014), split along the paper's parts.
 
-    glimpse network   g_t = ReLU(W_a ReLU(W_ρ ρ(x, l_{t-1})) + W_b ReLU(W_l l_{t-1}))
+    glimpse network   g_t = ReLU(W_a h_g + W_b h_l),  h_g = ReLU(W_ρ ρ(x, l_{t-1})),  h_l = ReLU(W_l l_{t-1})
+                      (or DRAM's product ReLU(W_a h_g) ⊙ ReLU(W_b h_l), ``combine="product"``)
     core              h_t = core(g_t, h_{t-1})              (ReLU RNN in the paper; LSTM, GRU)
     location policy   l_t ~ N(tanh(W_μ h_t), σ²), clamped to [-1, 1]
     baseline          b_t = W_b h_t                        (fitted to the reward, squared error)
@@ -42,6 +43,7 @@ class RAMConfig:
     what_size: int = 128  # h_g, the glimpse ("what") pathway
     where_size: int = 128  # h_l, the location ("where") pathway
     glimpse_out: int = 256  # g_t
+    combine: str = "sum"  # "sum": ReLU(W_a h_g + W_b h_l) (RAM); "product": ReLU(W_a h_g) ⊙ ReLU(W_b h_l) (DRAM)
     core: str = "rnn"  # "rnn" (ReLU), "lstm" or "gru"
     hidden: int = 256
     layers: int = 1
@@ -54,6 +56,8 @@ class RAMConfig:
         for name in ("height", "width", "channels", "classes", "glimpse_size", "scales", "glimpses"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RAMConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.combine not in ("sum", "product"):
+            raise ValueError(f"RAMConfig.combine must be 'sum' or 'product', got {self.combine!r}")
         if not self.loc_std > 0:
             raise ValueError(f"RAMConfig.loc_std must be > 0, got {self.loc_std}")
 
@@ -84,7 +88,7 @@ class GlimpseNetwork(nn.Module):
         self.what = nn.Linear(retina_size, cfg.what_size)
         self.where = nn.Linear(2, cfg.where_size)
         self.what_out = nn.Linear(cfg.what_size, cfg.glimpse_out)
-        self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=False)
+        self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=cfg.combine == "product")
 
     def forward(self, padded: Tensor, loc: Tensor) -> Tensor:
         """padded: images from :func:`pad_images`; loc: (B, 2) detached -> g: (B, glimpse_out)"""
@@ -92,6 +96,8 @@ class GlimpseNetwork(nn.Module):
         rho = retina_padded(padded, loc, c.glimpse_size, c.scales, c.height, c.width)
         what = F.relu(self.what(rho.flatten(1)))
         where = F.relu(self.where(loc))
+        if self.cfg.combine == "product":
+            return F.relu(self.what_out(what)) * F.relu(self.where_out(where))
         return F.relu(self.what_out(what) + self.where_out(where))
 
 

@@ -61,9 +61,9 @@ def test_rollout_shapes(core, policy):
         torch.testing.assert_close(r.locations, r.means.detach())
 
 
-@pytest.mark.parametrize("reinforce_core", [False, True])
-def test_gradient_routing(reinforce_core):
-    cfg = small(reinforce_core=reinforce_core, learn_std=True)
+@pytest.mark.parametrize(("reinforce_core", "combine"), [(False, "sum"), (True, "sum"), (False, "product")])
+def test_gradient_routing(reinforce_core, combine):
+    cfg = small(reinforce_core=reinforce_core, learn_std=True, combine=combine)
     model = RAM(cfg)
     x, y = batch(cfg, 16)
     r = model.rollout(x, "sample")
