@@ -39,6 +39,10 @@ class ImageSet:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
+    def to(self, device: torch.device | str) -> ImageSet:
+        """The same set held on ``device`` (move a training set to the GPU once, not per batch)."""
+        return ImageSet(self.images.to(device), self.labels.to(device))
+
     def float_images(self, index: Tensor | slice, device: torch.device | str = "cpu") -> Tensor:
         x = self.images[index].to(device, non_blocking=True)
         return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
@@ -56,7 +60,7 @@ class ImageSet:
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         stop = n - n % batch_size if drop_last else n
         for i in range(0, stop, batch_size):
-            idx = order[i : i + batch_size]
+            idx = order[i : i + batch_size].to(self.images.device)
             yield self.float_images(idx, device), self.labels[idx].to(device, non_blocking=True)
 
 

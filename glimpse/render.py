@@ -82,7 +82,7 @@ def ram_frames(
     steps = rollout.locations.shape[0]
     boxes = torch.stack([glimpse_boxes(rollout.locations[t], glimpse_size, scales, h, w) for t in range(steps)])
     centres = (rollout.locations + 1) * 0.5 * rollout.locations.new_tensor([w, h]) * scale  # (T, B, 2) px
-    probs = rollout.class_probs  # (T, B, classes)
+    probs = rollout.class_probs.detach()  # (T, B, classes)
     font = ImageFont.load_default()
     caption = 26
     frames = []

@@ -77,6 +77,13 @@ class Args:
     eval_rollouts: int = arg(10, "M for the averaged protocol")
     progress: bool = arg(True, "show progress bars")
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "glimpses", "glimpse_size", "scales", "hidden", "val_size"):
+            if getattr(self, name) < 1:
+                raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or not self.loc_std > 0:
+            raise SystemExit(f"--lr and --loc-std must be > 0, got {self.lr} and {self.loc_std}")
+
 
 def model_config(a: Args, height: int, width: int) -> RAMConfig:
     fields = {f.name for f in dataclasses.fields(RAMConfig)}
@@ -155,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     splits = mnist_splits(a.data_root, a.dataset, a.val_size, a.seed)
     if a.train_limit:
         splits.train = ImageSet(splits.train.images[: a.train_limit], splits.train.labels[: a.train_limit])
+    splits.train = splits.train.to(device)
     h, w = splits.val.images.shape[-2:]
     model = RAM(model_config(a, h, w)) if ckpt is None else build_model(ckpt)
     model.to(device)
