@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from glimpse.files import atomic_path
 from glimpse.ram import RAM, RAMConfig
 
 FORMAT = 1
@@ -35,8 +35,6 @@ def save_checkpoint(path: str | os.PathLike[str], kind: str, model: nn.Module, *
     a temporary file in the same folder, flushed, then renamed over the old one."""
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "kind": kind,
@@ -44,16 +42,10 @@ def save_checkpoint(path: str | os.PathLike[str], kind: str, model: nn.Module, *
         "model": model.state_dict(),
         **extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -47,7 +47,7 @@ class RAMConfig:
     core: str = "rnn"  # "rnn" (ReLU), "lstm" or "gru"
     hidden: int = 256
     layers: int = 1
-    loc_std: float = 0.1  # σ of the location policy, in location units (W/2 pixels each)
+    loc_std: float = 0.1  # initial σ of the location policy, in location units (W/2 pixels each)
     learn_std: bool = False  # learn log σ by REINFORCE instead of fixing it
     reinforce_core: bool = False  # let REINFORCE's gradient reach the core and glimpse network
     random_glimpses: bool = False  # the control: uniform random locations, no policy to learn
@@ -112,6 +112,13 @@ class LocationPolicy(nn.Module):
     @property
     def std(self) -> Tensor:
         return self.log_std.exp()
+
+    @torch.no_grad()
+    def set_std(self, std: float) -> None:
+        """Set σ (for an exploration schedule); it is saved with the weights."""
+        if not std > 0:
+            raise ValueError(f"std must be > 0, got {std}")
+        self.log_std.fill_(math.log(std))
 
     def forward(self, h: Tensor) -> Tensor:
         """h: (B, hidden) -> mean location (B, 2) in (-1, 1)"""

@@ -7,7 +7,6 @@ glimpse classifier's frames come from :func:`ram_frames`, which reads only a :cl
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
+from glimpse.files import atomic_path
 from glimpse.ram import Rollout
 from glimpse.sensor import glimpse_boxes
 
@@ -49,18 +49,10 @@ def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: f
     """Write frames as a looping GIF, atomically (a half-written file never replaces a good one)."""
     if not frames:
         raise ValueError("no frames to write")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frames = list(frames) + [frames[-1]] * hold_last
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gif")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def ram_frames(

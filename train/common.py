@@ -36,21 +36,32 @@ def _field_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _optional(tp: Any) -> Any:
+    """A converter that reads ``none`` as None and anything else as ``tp``."""
+
+    def convert(text: str) -> Any:
+        return None if text.lower() == "none" else tp(text)
+
+    convert.__name__ = tp.__name__
+    return convert
+
+
 def parse_args(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> T:
     """Parse the command line into an instance of the dataclass ``cls``."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        tp, _ = _field_type(hints[f.name])
+        tp, optional = _field_type(hints[f.name])
         help_text = f.metadata.get("help", "")
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
         else:
             choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
+            base = type(choices[0]) if choices else tp
             parser.add_argument(
                 flag,
-                type=type(choices[0]) if choices else tp,
+                type=_optional(base) if optional else base,
                 choices=choices,
                 default=f.default,
                 help=help_text,

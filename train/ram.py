@@ -65,12 +65,13 @@ class Args:
     where_size: int = arg(128, "width of its location ('where') pathway h_l")
     glimpse_out: int = arg(256, "width of the glimpse feature g_t")
     combine: Literal["sum", "product"] = arg("sum", "g_t from h_g and h_l: RAM's sum or DRAM's product")
-    loc_std: float = arg(0.1, "location policy σ in location units (×14 px on 28×28)")
-    learn_std: bool = arg(False, "learn σ by REINFORCE")
+    loc_std: float = arg(0.1, "location policy σ in location units (×14 px on 28×28: 0.1 is 1.4 px)")
+    loc_std_final: float | None = arg(None, "anneal σ to this with the learning rate (default: keep σ fixed)")
+    learn_std: bool = arg(False, "learn σ by REINFORCE (on MNIST it collapses; see the README)")
     reinforce_core: bool = arg(False, "let REINFORCE also train the core and glimpse network")
     reinforce_weight: float = arg(1.0, "weight λ of the REINFORCE term")
     random_glimpses: bool = arg(False, "the control: uniformly random locations, no policy")
-    augment_shift: int = arg(0, "random shift of training digits by up to this many pixels")
+    augment_shift: int = arg(1, "random shift of training digits by up to this many pixels")
     val_size: int = arg(5000, "training digits held out for model selection")
     train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
@@ -83,6 +84,8 @@ class Args:
                 raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0 or not self.loc_std > 0:
             raise SystemExit(f"--lr and --loc-std must be > 0, got {self.lr} and {self.loc_std}")
+        if self.loc_std_final is not None and (self.learn_std or not 0 < self.loc_std_final <= self.loc_std):
+            raise SystemExit("--loc-std-final must lie in (0, --loc-std] and cannot be combined with --learn-std")
 
 
 def model_config(a: Args, height: int, width: int) -> RAMConfig:
@@ -115,6 +118,9 @@ def train_epoch(model: RAM, opt, sched, batches, a: Args, gen: torch.Generator, 
         losses.total.backward()
         opt.step()
         sched.step()
+        if a.loc_std_final is not None:  # σ follows the learning-rate factor down to loc_std_final
+            frac = sched.get_last_lr()[0] / a.lr
+            model.policy.set_std(a.loc_std_final + (a.loc_std - a.loc_std_final) * frac)
         step = torch.stack(
             [losses.total, losses.classification, losses.policy, losses.baseline, losses.reward.mean()]
         ).detach()

@@ -1,0 +1,47 @@
+"""Print the README's RAM results table from the runs' ``results.json`` files.
+
+python -m bench.ram_table bench/results/*/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PROTOCOLS = ("stochastic", "mean", "average10", "random_locations")
+
+
+def describe(args: dict) -> str:
+    if args.get("random_glimpses"):
+        what = "random-glimpse control"
+    else:
+        std = "learned σ" if args.get("learn_std") else f"σ = {args['loc_std']}"
+        if args.get("loc_std_final") is not None and not args.get("learn_std"):
+            std = f"σ {args['loc_std']} → {args['loc_std_final']}"
+        what = f"RAM, {args['core'].upper()} core, {std}"
+    return f"{what}, shift ±{args.get('augment_shift', 0)} px"
+
+
+def row(path: Path) -> str:
+    r = json.loads(path.read_text())
+    a = r["args"]
+    shown = [p for p in PROTOCOLS if not (a.get("random_glimpses") and p == "mean")]  # no policy mean
+    cells = [f"{r['test'][p]:.2%}" if p in r["test"] and p in shown else "—" for p in PROTOCOLS]
+    minutes = f"{r['train_wall_min']:.1f} min, {a['threads']} thread{'s' if a['threads'] != 1 else ''}"
+    head = f"| {path.parent.name} | {describe(a)} | {r['epochs']} ({r['best_epoch']}) | {minutes} | "
+    return head + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", nargs="+", type=Path)
+    a = p.parse_args()
+    print("| run | model | epochs (best) | training time | stochastic | mean | average10 | random locations |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in a.results:
+        print(row(path))
+
+
+if __name__ == "__main__":
+    main()
