@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{last} exists: pass --resume to continue that run, or choose another --out")
     if a.threads:
         torch.set_num_threads(a.threads)
+    # Trained weights and Adam's moments drift into denormal floats, which slow CPU arithmetic
+    # (bench: 7,200-7,600 -> 10,100 images/s on a trained model); flushing them to zero is harmless.
+    torch.set_flush_denormal(True)
     device = pick_device(a.device)
     seed_everything(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
