@@ -249,8 +249,9 @@ def main(argv: list[str] | None = None) -> None:
             save_checkpoint(out / "best.pt", "ram", model, epoch=epoch, val_error=val)
         save_checkpoint(last, "ram", model, **state)
 
-    best_model = build_model(load_checkpoint(out / "best.pt", device)).to(device)
-    best_epoch = load_checkpoint(out / "best.pt")["epoch"] + 1
+    best_ckpt = load_checkpoint(out / "best.pt", device)
+    best_model = build_model(best_ckpt).to(device)
+    best_epoch = best_ckpt["epoch"] + 1
     results = {
         "dataset": a.dataset,
         "best_epoch": best_epoch,
