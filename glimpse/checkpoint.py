@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from glimpse.files import atomic_path
+from glimpse.painter import Painter, PainterConfig
 from glimpse.ram import RAM, RAMConfig
 
 FORMAT = 1
-MODELS: dict[str, tuple[type[nn.Module], type]] = {"ram": (RAM, RAMConfig)}
+MODELS: dict[str, tuple[type[nn.Module], type]] = {"ram": (RAM, RAMConfig), "painter": (Painter, PainterConfig)}
 
 
 class CheckpointError(ValueError):

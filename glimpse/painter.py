@@ -1,0 +1,199 @@
+"""The stroke painter: a recurrent policy that looks at a target and its canvas and paints strokes.
+
+Each step a small CNN encodes the target, the canvas so far, their difference, the step number
+and two coordinate planes; a recurrent core (the library's RNN, LSTM or GRU) carries what it has
+painted; a linear head emits k strokes of 13 numbers, which :func:`glimpse.canvas.paint` lays on
+the canvas. The canvas is differentiable, so the whole episode trains by backprop through time on
+the pixel loss (:func:`paint_loss`).
+
+The encoder always sees the target at ``cfg.size``; strokes are resolution-free, so the same
+strokes can be rendered on a larger canvas (see :func:`paint_image`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from glimpse.canvas import STROKE_SIZE, blank, paint
+from glimpse.cores import make_core
+
+
+@dataclass
+class PainterConfig:
+    size: int = 64  # side of the square the encoder sees (and the training canvas)
+    channels: int = 3  # 3: RGB, 1: greyscale
+    steps: int = 40  # recurrent steps per painting
+    strokes_per_step: int = 5  # k strokes emitted each step
+    core: Literal["rnn", "lstm", "gru"] = "lstm"
+    hidden: int = 256
+    layers: int = 1
+    width: int = 32  # channels of the encoder's first convolution (doubling twice)
+    mode: Literal["fast", "crisp"] = "fast"  # canvas rasteriser used in training
+    style: Literal["flat", "oil"] = "flat"
+    edge: float = 0.5  # px, softness of stroke edges
+    background: float = 0.0  # grey level of the blank canvas
+
+    @property
+    def strokes(self) -> int:
+        return self.steps * self.strokes_per_step
+
+
+class PaintRollout(NamedTuple):
+    """Per-step tensors of one painting episode."""
+
+    strokes: Tensor  # (T, B, k, 13) in [0, 1]
+    canvases: Tensor  # (T, B, C, H, W): the canvas after each step
+    state: tuple[Tensor, ...]  # the core's state after the last step (to continue the episode)
+
+
+def coordinate_planes(batch: int, size: int, like: Tensor) -> Tensor:
+    """(B, 2, S, S) planes of x and y in [0, 1] (CoordConv), so convolutions know where they are."""
+    r = (torch.arange(size, device=like.device, dtype=like.dtype) + 0.5) / size
+    return torch.stack(torch.meshgrid(r, r, indexing="xy")).expand(batch, -1, -1, -1)
+
+
+class Encoder(nn.Module):
+    """Target, canvas, residual, step and coordinates at S×S -> a feature vector."""
+
+    def __init__(self, channels: int, size: int, width: int, out: int) -> None:
+        super().__init__()
+        if size % 16:
+            raise ValueError(f"the painter's size must be a multiple of 16, got {size}")
+        w = width
+        self.convs = nn.Sequential(
+            nn.Conv2d(3 * channels + 3, w, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.ReLU(),
+        )  # fmt: skip
+        self.fc = nn.Linear(4 * w * (size // 16) ** 2, out)
+
+    def forward(self, target: Tensor, canvas: Tensor, progress: Tensor) -> Tensor:
+        """target, canvas: (B, C, S, S);  progress: (B,) step / steps  ->  (B, out)"""
+        b, _, s, _ = target.shape
+        planes = [target, canvas, target - canvas, progress.view(b, 1, 1, 1).expand(b, 1, s, s)]
+        x = torch.cat([*planes, coordinate_planes(b, s, target)], dim=1)
+        return F.relu(self.fc(self.convs(x).flatten(1)))
+
+
+class StrokeHead(nn.Module):
+    """Core output -> k strokes in [0, 1] (a sigmoid of a linear map)."""
+
+    def __init__(self, hidden: int, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.linear = nn.Linear(hidden, k * STROKE_SIZE)
+        with torch.no_grad():  # start from mid-sized, fairly opaque strokes anywhere on the canvas
+            self.linear.weight.mul_(0.5)
+            bias = self.linear.bias.view(k, STROKE_SIZE)
+            bias.zero_()
+            bias[:, 6:8] = -1.0  # radius ≈ 0.27 -> about 5 px on 64²
+            bias[:, 8:10] = 2.0  # opacity ≈ 0.88
+
+    def forward(self, h: Tensor) -> Tensor:
+        return torch.sigmoid(self.linear(h)).view(h.shape[0], self.k, STROKE_SIZE)
+
+
+class Painter(nn.Module):
+    def __init__(self, cfg: PainterConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg.channels, cfg.size, cfg.width, cfg.hidden)
+        self.core = make_core(cfg.core, cfg.hidden, cfg.hidden, cfg.layers)
+        self.head = StrokeHead(cfg.hidden, cfg.strokes_per_step)
+
+    def initial_state(self, batch: int) -> tuple[Tensor, ...]:
+        return self.core.initial_state(batch)
+
+    def step(
+        self, target: Tensor, canvas: Tensor, progress: Tensor, state: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """One step at the encoder's size: (B, k, 13) strokes and the next core state."""
+        h, state = self.core.step(self.encoder(target, canvas, progress), state)
+        return self.head(h), state
+
+    def rollout(
+        self,
+        target: Tensor,
+        steps: int | None = None,
+        canvas: Tensor | None = None,
+        state: tuple[Tensor, ...] | None = None,
+        start: int = 0,
+    ) -> PaintRollout:
+        """Paint ``target`` (B, C, H, W) in [0, 1] for ``steps`` steps (default cfg.steps).
+
+        The encoder sees target and canvas resized to cfg.size; strokes are rendered at H×W.
+        ``canvas``, ``state`` and ``start`` continue an episode (truncated backprop through time).
+        """
+        cfg = self.cfg
+        b, c, h, w = target.shape
+        if c != cfg.channels:
+            raise ValueError(f"this painter paints {cfg.channels}-channel images, got {c} channels")
+        steps = cfg.steps if steps is None else steps
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if canvas is None:
+            canvas = blank(b, c, h, w, cfg.background, device=target.device, dtype=target.dtype)
+        small = _resize(target, cfg.size)
+        if state is None:
+            state = self.initial_state(b)
+        all_strokes, canvases = [], []
+        for t in range(start, start + steps):
+            progress = target.new_full((b,), t / cfg.steps)
+            # the canvas as an observation is detached: strokes learn through the canvas's later
+            # losses and the core's state, not through what the encoder makes of them
+            strokes, state = self.step(small, _resize(canvas.detach(), cfg.size), progress, state)
+            canvas = paint(canvas, strokes, cfg.mode, cfg.style, cfg.edge)
+            all_strokes.append(strokes)
+            canvases.append(canvas)
+        return PaintRollout(torch.stack(all_strokes), torch.stack(canvases), state)
+
+
+def _resize(x: Tensor, size: int) -> Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear", align_corners=None)
+
+
+def paint_loss(rollout: PaintRollout, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean over steps of the per-pixel squared error, and the per-step errors (T,) (detached).
+
+    Averaging over every step, not only the last, asks for a good painting at every stroke count.
+    """
+    per_step = (rollout.canvases - target.unsqueeze(0)).pow(2).mean(dim=(1, 2, 3, 4))  # (T,)
+    return per_step.mean(), per_step.detach()
+
+
+def stroke_sequence(rollout: PaintRollout) -> Tensor:
+    """All strokes of an episode in painting order: (T, B, k, 13) -> (B, T·k, 13)."""
+    t, b, k, n = rollout.strokes.shape
+    return rollout.strokes.permute(1, 0, 2, 3).reshape(b, t * k, n)
+
+
+def mse_by_strokes(
+    strokes: Tensor,
+    target: Tensor,
+    counts: list[int],
+    mode: str = "fast",
+    style: str = "flat",
+    edge: float = 0.5,
+    background: float = 0.0,
+) -> dict[int, Tensor]:
+    """Per-image squared error per pixel after the first n strokes, for each n in ``counts``.
+
+    strokes: (B, N, 13) in painting order;  target: (B, C, H, W)  ->  {n: (B,)}
+    """
+    b, c, h, w = target.shape
+    out, canvas, done = {}, blank(b, c, h, w, background, device=target.device, dtype=target.dtype), 0
+    for n in sorted(counts):
+        if not 0 < n <= strokes.shape[1]:
+            raise ValueError(f"stroke count {n} outside 1..{strokes.shape[1]}")
+        canvas = paint(canvas, strokes[:, done:n], mode, style, edge)
+        done = n
+        out[n] = (canvas - target).pow(2).mean(dim=(1, 2, 3))
+    return out

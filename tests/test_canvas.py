@@ -1,0 +1,161 @@
+"""The differentiable canvas: coverage, compositing, gradients, batching, bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glimpse.canvas import (
+    MODES,
+    bezier,
+    blank,
+    check_strokes,
+    composite,
+    paint,
+    radius_px,
+    stroke_alpha,
+    stroke_colour,
+)
+
+
+def stroke(x0, y0, x2, y2, r=0.1, opacity=1.0, rgb=(1.0, 0.0, 0.0), ctrl=(0.5, 0.5)) -> torch.Tensor:
+    return torch.tensor([x0, y0, *ctrl, x2, y2, r, r, opacity, opacity, *rgb])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("style", ["flat", "oil"])
+def test_stroke_covers_its_centre_line_and_not_far_pixels(mode, style):
+    s = stroke(0.3, 0.4, 0.6, 0.55, r=0.2)  # radius (1/256 + 0.05) * 64 = 3.45 px
+    alpha = stroke_alpha(s[None], 64, 64, mode, style)[0]
+    pts, _, _ = bezier(s[None], torch.linspace(0.05, 0.95, 30))
+    cols = (pts[0, :, 0] * 64).long()
+    rows = (pts[0, :, 1] * 64).long()
+    on_line = alpha[rows, cols]
+    assert on_line.min() > (0.5 if style == "oil" else 0.9)
+    # the stroke spans x 15.7-41.9 px and y 22.1-38.7 px; ten pixels beyond that, nothing
+    far = torch.ones(64, 64, dtype=torch.bool)
+    far[12:49, 5:52] = False
+    assert alpha[far].abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_thin_long_stroke_stays_continuous(mode):
+    s = stroke(0.02, 0.05, 0.97, 0.9, r=0.0)  # the thinnest stroke, 0.25 px radius, across 128 px
+    alpha = stroke_alpha(s[None], 128, 128, mode)[0]
+    pts, _, _ = bezier(s[None], torch.linspace(0.1, 0.9, 400))
+    xy = pts[0] * 128
+    # coverage sampled exactly on the centre line, bilinearly: no beads, no gaps
+    grid = (xy / 128 * 2 - 1).view(1, 1, -1, 2)
+    along = torch.nn.functional.grid_sample(alpha[None, None], grid, align_corners=False).flatten()
+    assert along.min() > 0.25
+    assert along.max() - along.min() < 0.25 * along.max()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_zero_opacity_changes_nothing(mode):
+    canvas = torch.rand(2, 3, 20, 24)
+    s = torch.rand(2, 3, 13)
+    s[..., 8:10] = 0
+    assert torch.equal(paint(canvas, s, mode), canvas)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_over_compositing_order(mode):
+    red = stroke(0.1, 0.5, 0.9, 0.5, r=0.8, rgb=(1, 0, 0))
+    blue = stroke(0.5, 0.1, 0.5, 0.9, r=0.8, rgb=(0, 0, 1))
+    canvas = blank(1, 3, 32, 32)
+    red_last = paint(canvas, torch.stack([blue, red])[None], mode)[0, :, 16, 16]
+    blue_last = paint(canvas, torch.stack([red, blue])[None], mode)[0, :, 16, 16]
+    assert red_last[0] > 0.99 and red_last[2] < 0.01
+    assert blue_last[2] > 0.99 and blue_last[0] < 0.01
+    # half-transparent: what lies below shows through by (1 - α)
+    half = red.clone()
+    half[8:10] = 0.5
+    out = paint(torch.ones(1, 3, 32, 32), half[None, None], mode)[0, :, 16, 16]
+    assert torch.allclose(out, torch.tensor([1.0, 0.5, 0.5]), atol=0.02)
+
+
+def test_composite_matches_the_over_formula():
+    canvas = torch.rand(2, 3, 5, 6)
+    alpha = torch.rand(2, 2, 5, 6)
+    colour = torch.rand(2, 2, 3)
+    expected = canvas.clone()
+    for s in range(2):
+        a = alpha[:, s, None]
+        expected = expected * (1 - a) + a * colour[:, s, :, None, None]
+    assert torch.allclose(composite(canvas, alpha, colour), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("style", ["flat", "oil"])
+def test_gradients_match_finite_differences(mode, style):
+    torch.manual_seed(3)
+    # interior values, away from the clamps where the function has kinks
+    s = (0.25 + 0.5 * torch.rand(1, 2, 13, dtype=torch.float64)).requires_grad_(True)
+    canvas = torch.rand(1, 3, 14, 12, dtype=torch.float64)
+
+    def f(strokes):
+        return paint(canvas, strokes, mode, style, edge=0.8)
+
+    assert torch.autograd.gradcheck(f, (s,), eps=1e-6, atol=1e-5, rtol=1e-3)
+    # and every one of the 13 numbers moves the picture
+    (g,) = torch.autograd.grad(f(s).square().sum(), s)
+    assert (g.abs() > 0).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batched_equals_one_by_one(mode):
+    torch.manual_seed(0)
+    strokes = torch.rand(4, 6, 13)
+    strokes[0, :, 6:8] = 0.0  # thin strokes need many stamps, broad ones few: mixed groups
+    canvas = torch.rand(4, 3, 24, 20)
+    together = paint(canvas, strokes, mode)
+    alone = torch.cat([paint(canvas[i : i + 1], strokes[i : i + 1], mode) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-5)
+    singly = canvas.clone()
+    for s in range(6):
+        singly = paint(singly, strokes[:, s : s + 1], mode)
+    assert torch.allclose(together, singly, atol=1e-5)
+
+
+def test_fast_and_crisp_agree():
+    torch.manual_seed(1)
+    strokes = torch.rand(1, 12, 13)
+    fast = paint(blank(1, 3, 64, 64), strokes, "fast")
+    crisp = paint(blank(1, 3, 64, 64), strokes, "crisp")
+    # the two differ in the caps of short, broad strokes (about 0.03 here; 0.3 if misplaced)
+    assert (fast - crisp).abs().mean() < 0.05
+    dots = torch.tensor([[0.4, 0.5, 0.5, 0.5, 0.4, 0.5, 0.3, 0.3, 1, 1, 1, 1, 1]])  # a disc: the same
+    assert (stroke_alpha(dots, 32, 32, "fast") - stroke_alpha(dots, 32, 32, "crisp")).abs().max() < 0.01
+
+
+def test_greyscale_and_any_size():
+    s = torch.rand(2, 4, 13)
+    grey = paint(blank(2, 1, 17, 40), s)
+    assert grey.shape == (2, 1, 17, 40)
+    assert torch.allclose(stroke_colour(s, 1)[..., 0], s[..., 10:13] @ torch.tensor([0.299, 0.587, 0.114]))
+    assert radius_px(torch.tensor(1.0), 64, 64) == pytest.approx(16.25)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_gpu_matches_cpu():
+    s = torch.rand(3, 5, 13)
+    c = torch.rand(3, 3, 32, 32)
+    for mode in MODES:
+        assert torch.allclose(paint(c.cuda(), s.cuda(), mode).cpu(), paint(c, s, mode), atol=1e-4)
+
+
+def test_bad_strokes_name_the_value():
+    s = torch.rand(2, 3, 13)
+    s[1, 2, 7] = 1.5
+    with pytest.raises(ValueError, match=r"strokes\[\(1, 2, 7\)\] = 1.5"):
+        check_strokes(s)
+    s[1, 2, 7] = float("nan")
+    with pytest.raises(ValueError, match="nan"):
+        paint(blank(2, 3, 8, 8), s, check=True)
+    with pytest.raises(ValueError, match="13 numbers"):
+        check_strokes(torch.rand(2, 12))
+    with pytest.raises(ValueError, match="canvas size"):
+        stroke_alpha(torch.rand(1, 13), 0, 8)
+    with pytest.raises(ValueError, match="mode"):
+        stroke_alpha(torch.rand(1, 13), 8, 8, mode="blurry")
