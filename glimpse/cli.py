@@ -1,10 +1,14 @@
 """The ``glimpse`` command.
 
     glimpse ram-gif [--checkpoint PATH] [--out ram_mnist.gif] [--digits 8] [--data-root DIR]
+    glimpse paint IMAGE [--strokes 200] [--size 128] [--out painting.gif] [--style flat|oil]
+    glimpse paint-mnist [--digits 6] [--out paint_mnist.gif] [--data-root DIR]
 
-draws a GIF of a glimpse classifier at work on MNIST test digits: the boxes of every retina scale
-at each step, the path of earlier glimpses, and the predicted class with its probability. Without
-``--checkpoint`` it uses the small model shipped inside the package.
+``ram-gif`` draws a glimpse classifier at work on MNIST test digits: the boxes of every retina
+scale at each step, the path of earlier glimpses, and the predicted class with its probability.
+``paint`` paints any picture stroke by stroke and writes a GIF (target and canvas side by side,
+one frame per step) and the final PNG; ``paint-mnist`` does the same for MNIST test digits.
+Without ``--checkpoint`` each uses the small model shipped inside the package.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-SHIPPED = {"ram": "ram_mnist.pt"}
+SHIPPED = {"ram": "ram_mnist.pt", "painter": "painter_celeba.pt", "painter-mnist": "painter_mnist.pt"}
 
 
 def shipped_checkpoint(kind: str) -> Path:
@@ -51,6 +55,78 @@ def ram_gif(a: argparse.Namespace) -> Path:
     return out
 
 
+def _refuse_overwrite(paths: list[Path], force: bool) -> None:
+    for p in paths:
+        if p.exists() and not force:
+            raise SystemExit(f"{p} exists; pass --force to overwrite it")
+
+
+def paint_cmd(a: argparse.Namespace) -> Path:
+    import time
+    import warnings
+
+    from glimpse.checkpoint import load_model
+    from glimpse.files import atomic_path
+    from glimpse.painting import paint_picture
+    from glimpse.pictures import load_picture
+    from glimpse.render import paint_frames, to_rgb, write_gif
+
+    t0 = time.perf_counter()
+    out = Path(a.out)
+    png = Path(a.png) if a.png else out.with_suffix(".png")
+    _refuse_overwrite([out, png], a.force)
+    if a.strokes < 1 or a.size < 1:
+        raise ValueError(f"--strokes and --size must be positive; got {a.strokes} and {a.size}")
+    model = load_model(a.checkpoint or shipped_checkpoint("painter"), kind="painter")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        target = load_picture(a.image, a.size, channels=model.cfg.channels, quiet=False)
+    for w in caught:
+        print(f"glimpse: note: {w.message}", file=sys.stderr)
+    painting = paint_picture(model, target, a.strokes, a.style)
+    with atomic_path(png) as tmp:
+        to_rgb(painting.canvas).save(tmp, format="PNG")
+    painted = time.perf_counter() - t0
+    mse = (painting.canvas - target).pow(2).mean().item()
+    scale = max(1, 256 // a.size)
+    frames = paint_frames(
+        target, painting.steps, model.cfg.mode, a.style or model.cfg.style, model.cfg.background, scale, a.outline
+    )
+    write_gif(frames, out, fps=a.fps)
+    n = sum(s.shape[0] for s in painting.steps)
+    print(f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); wrote {png} and {out}")
+    return out
+
+
+def paint_mnist(a: argparse.Namespace) -> Path:
+    from glimpse.checkpoint import load_model
+    from glimpse.data import load_mnist
+    from glimpse.painting import paint_picture
+    from glimpse.render import paint_frames, tile_grid, write_gif
+
+    out = Path(a.out)
+    _refuse_overwrite([out], a.force)
+    if a.digits < 1:
+        raise ValueError(f"--digits must be >= 1, got {a.digits}")
+    model = load_model(a.checkpoint or shipped_checkpoint("painter-mnist"), kind="painter")
+    cfg = model.cfg
+    test = load_mnist(a.data_root, train=False)
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(a.seed))[: a.digits]
+    images = test.float_images(idx).expand(-1, cfg.channels, -1, -1)
+    per_digit = []
+    for x in images:
+        painting = paint_picture(model, x, cfg.strokes)
+        frames = paint_frames(x, painting.steps, cfg.mode, cfg.style, cfg.background, scale=4, outline=a.outline)
+        per_digit.append(frames)
+    from PIL import Image
+
+    steps = min(len(f) for f in per_digit)
+    grid = [tile_grid([Image.fromarray(f[t]) for f in per_digit], cols=min(a.cols, a.digits)) for t in range(steps)]
+    write_gif(grid, out, fps=a.fps)
+    print(f"wrote {out} ({steps} steps of {cfg.strokes_per_step} strokes, {a.digits} digits)")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="glimpse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -67,6 +143,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fps", type=float, default=1.5, help="frames per second")
     r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     r.set_defaults(func=ram_gif)
+
+    q = sub.add_parser("paint", help="paint a picture stroke by stroke: a GIF and the final PNG")
+    q.add_argument("image", help="any picture file (alpha is flattened on white, greyscale made RGB)")
+    q.add_argument("--strokes", type=int, default=200, help="how many strokes")
+    q.add_argument("--size", type=int, default=128, help="paint at size×size pixels (larger: coarse to fine)")
+    q.add_argument("--out", default="painting.gif", help="GIF to write")
+    q.add_argument("--png", help="final painting as PNG (default: --out with .png)")
+    q.add_argument("--style", choices=["flat", "oil"], help="stroke style (default: the painter's)")
+    q.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
+    q.add_argument("--checkpoint", help="a painter checkpoint (default: the shipped face painter)")
+    q.add_argument("--fps", type=float, default=8.0, help="frames per second")
+    q.add_argument("--force", action="store_true", help="overwrite --out and --png if they exist")
+    q.set_defaults(func=paint_cmd)
+
+    m = sub.add_parser("paint-mnist", help="paint MNIST test digits stroke by stroke")
+    m.add_argument("--checkpoint", help="a painter checkpoint (default: the shipped digit painter)")
+    m.add_argument("--out", default="paint_mnist.gif", help="GIF to write")
+    m.add_argument("--digits", type=int, default=6, help="how many test digits")
+    m.add_argument("--cols", type=int, default=3, help="digits per row")
+    m.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
+    m.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
+    m.add_argument("--seed", type=int, default=0, help="which digits")
+    m.add_argument("--fps", type=float, default=3.0, help="frames per second")
+    m.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    m.set_defaults(func=paint_mnist)
     return p
 
 

@@ -98,3 +98,51 @@ def ram_frames(
             tiles.append(tile)
         frames.append(tile_grid(tiles, cols))
     return frames
+
+
+OUTLINE = (255, 60, 200)
+
+
+def paint_frames(
+    target: Tensor,
+    steps: Sequence[Tensor],
+    mode: str = "fast",
+    style: str = "flat",
+    background: float = 0.0,
+    scale: int = 2,
+    outline: bool = False,
+    every: int = 1,
+) -> list[np.ndarray]:
+    """One frame per painting step (or every ``every`` steps): target and canvas side by side,
+    optionally with the centre lines of the strokes that step added.
+
+    target: (C, H, W) in [0, 1];  steps: per step, its strokes (n_i, 13)
+    returns: frames (H', W', 3) uint8
+    """
+    from glimpse.canvas import bezier, blank, paint
+
+    c, h, w = target.shape
+    canvas = blank(1, c, h, w, background, dtype=target.dtype)
+    left = to_rgb(target, scale)
+    font = ImageFont.load_default()
+    frames, count = [], 0
+    for i, strokes in enumerate(steps):
+        canvas = paint(canvas, strokes[None].to(canvas.dtype), mode, style)
+        count += strokes.shape[0]
+        if (i + 1) % every and i + 1 != len(steps):
+            continue
+        right = to_rgb(canvas[0], scale)
+        if outline and strokes.shape[0]:
+            draw = ImageDraw.Draw(right)
+            pts, _, _ = bezier(strokes, torch.linspace(0, 1, 12))
+            pts = (pts * pts.new_tensor([w, h]) * scale).tolist()
+            for line in pts:
+                draw.line([tuple(p) for p in line], fill=OUTLINE, width=1)
+        tile = Image.new("RGB", (left.width * 2 + 12, left.height + 22), (0, 0, 0))
+        tile.paste(left, (4, 4))
+        tile.paste(right, (left.width + 8, 4))
+        ImageDraw.Draw(tile).text(
+            (left.width + 8, left.height + 7), f"{count} strokes", fill=(255, 255, 255), font=font
+        )
+        frames.append(np.asarray(tile))
+    return frames

@@ -201,9 +201,8 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             bar.close()
             done = f"epoch {epoch} is saved in {last}" if epoch else "no epoch finished yet"
-            raise SystemExit(
-                f"interrupted during epoch {epoch + 1}; {done}. Continue with: python -m train.paint --resume --out {out}"
-            ) from None
+            resume = f"python -m train.paint --resume --out {out}"
+            raise SystemExit(f"interrupted during epoch {epoch + 1}; {done}. Continue with: {resume}") from None
         bar.close()
         train_time = time.perf_counter() - t0
         val_err = evaluate(model, val, [cfg.strokes], device)[cfg.strokes]
@@ -213,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         log.write(epoch=epoch + 1, **stats, val_mse=val_err, lr=sched.get_last_lr()[0], epoch_s=train_time, wall_s=wall)
         print(
             f"epoch {epoch + 1}: loss {stats['loss']:.5f} final {stats['final_mse']:.5f} "
-            f"val mse {val_err:.5f}{' *' if improved else ''}  {steps_per_epoch * a.batch_size / train_time:.1f} pictures/s "
+            f"val mse {val_err:.5f}{' *' if improved else ''}  "
+            f"{steps_per_epoch * a.batch_size / train_time:.1f} pictures/s "
             f"wall {wall / 60:.1f} min",
             flush=True,
         )
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
 
     best_ckpt = load_checkpoint(out / "best.pt", device)
     best_model = build_model(best_ckpt).to(device)
-    counts = list(REPORT_STROKES) + [cfg.strokes]
+    counts = [*REPORT_STROKES, cfg.strokes]
     test_mse = evaluate(best_model, test, counts, device)
     results = {
         "dataset": a.dataset,

@@ -1,0 +1,110 @@
+"""The painting table: squared error per pixel on CelebA test faces, painter beside per-image fitting.
+
+    python -m bench.paint_table --checkpoint runs/paint-celeba/model.pt --data-root ../shared/data \\
+        [--pictures 2000] [--fit-pictures 100] [--fit-iters 300] [--out bench/results/paint_table.json]
+
+Painter rows: one forward pass per face (IDs 000001-002000), error after the first 10/30/50/100/200
+strokes at 64², and at 128² with 200 strokes painted two ways: the whole face in one pass (the
+encoder sees it at 64², strokes are rendered at 128²), and coarse to fine (half the strokes on the
+whole face, the rest on a 2×2 grid of patches). Fit rows: each stroke count fitted to each of the
+first ``--fit-pictures`` faces directly (Adam on stroke numbers, ``--fit-iters`` iterations),
+with the painter's error on the same faces beside it. RGB in [0, 1]; canvases start black.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from glimpse.checkpoint import load_model
+from glimpse.fit import fit_strokes
+from glimpse.painter import mse_by_strokes, stroke_sequence
+from glimpse.painting import paint_pictures
+from glimpse.pictures import celeba_files, load_pictures
+
+COUNTS = (10, 30, 50, 100, 200)
+
+
+@torch.no_grad()
+def painter_mse(model, faces: torch.Tensor, counts, batch: int = 100) -> dict[int, float]:
+    cfg = model.cfg
+    counts = [c for c in counts if c <= cfg.strokes]
+    sums = dict.fromkeys(counts, 0.0)
+    for i in range(0, len(faces), batch):
+        x = faces[i : i + batch].float() / 255
+        s = stroke_sequence(model.rollout(x))
+        for c, e in mse_by_strokes(s, x, counts, cfg.mode, cfg.style, cfg.edge, cfg.background).items():
+            sums[c] += e.sum().item()
+    return {c: v / len(faces) for c, v in sums.items()}
+
+
+@torch.no_grad()
+def painter_mse_128(model, faces: torch.Tensor, strokes: int, batch: int = 50) -> dict[str, float]:
+    cfg = model.cfg
+    whole, c2f = 0.0, 0.0
+    for i in range(0, len(faces), batch):
+        x = faces[i : i + batch].float() / 255
+        s = stroke_sequence(model.rollout(x, -(-strokes // cfg.strokes_per_step)))
+        whole += mse_by_strokes(s, x, [strokes], cfg.mode, cfg.style, cfg.edge, cfg.background)[strokes].sum().item()
+        c2f += (paint_pictures(model, x, strokes).canvas - x).pow(2).mean(dim=(1, 2, 3)).sum().item()
+    return {"whole": whole / len(faces), "coarse_to_fine": c2f / len(faces)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-root")
+    p.add_argument("--pictures", type=int, default=2000, help="test faces for the painter rows")
+    p.add_argument("--fit-pictures", type=int, default=100, help="test faces for the fitting rows (0: skip)")
+    p.add_argument("--fit-iters", type=int, default=300)
+    p.add_argument("--fit-lr", type=float, default=0.05)
+    p.add_argument("--no-128", dest="big", action="store_false", help="skip the 128² rows")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    model = load_model(a.checkpoint, kind="painter")
+    cfg = model.cfg
+    _, test_files = celeba_files(a.data_root)
+    test_files = test_files[: a.pictures]
+    res: dict = {"checkpoint": a.checkpoint, "pictures": len(test_files), "config": vars(cfg).copy()}
+
+    faces64 = load_pictures(test_files, cfg.size, progress=False)
+    t0 = time.perf_counter()
+    res["painter_64"] = painter_mse(model, faces64, COUNTS)
+    res["painter_64_s_per_face"] = (time.perf_counter() - t0) / len(faces64)
+    print("painter 64²: " + "  ".join(f"{k}: {v:.5f}" for k, v in res["painter_64"].items()), flush=True)
+    if a.big:
+        faces128 = load_pictures(test_files, 128, progress=False)
+        res["painter_128_200"] = painter_mse_128(model, faces128, 200)
+        print(f"painter 128², 200 strokes: {res['painter_128_200']}", flush=True)
+
+    if a.fit_pictures:
+        sub = faces64[: a.fit_pictures].float() / 255
+        res["fit_pictures"] = len(sub)
+        res["painter_64_fit_subset"] = painter_mse(model, faces64[: a.fit_pictures], COUNTS)
+        res["fit_64"], res["fit_64_s"] = {}, {}
+        g = torch.Generator().manual_seed(0)
+        for n in COUNTS:
+            t0 = time.perf_counter()
+            fit = fit_strokes(sub, n, a.fit_iters, a.fit_lr, cfg.mode, cfg.style, cfg.edge, cfg.background, generator=g)
+            res["fit_64"][n] = fit.mse.mean().item()
+            res["fit_64_s"][n] = time.perf_counter() - t0
+            print(
+                f"fit 64², {n} strokes, {a.fit_iters} iterations: {res['fit_64'][n]:.5f} "
+                f"(painter on the same faces {res['painter_64_fit_subset'][n]:.5f}; {res['fit_64_s'][n]:.0f} s)",
+                flush=True,
+            )
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(res, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

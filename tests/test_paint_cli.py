@@ -1,0 +1,122 @@
+"""`glimpse paint`, `train.paint` and the picture loaders: outputs, refusals, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glimpse.canvas import blank, paint
+from glimpse.checkpoint import load_checkpoint, load_model, save_checkpoint
+from glimpse.cli import main as glimpse_main
+from glimpse.painter import Painter, PainterConfig
+from glimpse.painting import map_strokes, paint_pictures, plan
+from glimpse.pictures import PictureError, folder_pictures, load_picture
+from train import paint as train_paint
+
+
+@pytest.fixture
+def painter_ckpt(tmp_path):
+    torch.manual_seed(0)
+    model = Painter(PainterConfig(size=16, steps=4, strokes_per_step=3, hidden=32, width=8))
+    path = tmp_path / "painter.pt"
+    save_checkpoint(path, "painter", model)
+    return path
+
+
+@pytest.fixture
+def picture(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "pic.png"
+    Image.fromarray(rng.integers(0, 255, (40, 30, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_paint_writes_gif_and_png_and_refuses_to_overwrite(painter_ckpt, picture, tmp_path, capsys):
+    out = tmp_path / "p.gif"
+    args = ["paint", str(picture), "--checkpoint", str(painter_ckpt), "--strokes", "10", "--size", "16"]
+    assert glimpse_main([*args, "--out", str(out), "--outline"]) == 0
+    gif = Image.open(out)
+    assert gif.n_frames >= 4  # one frame per step (plus the held last frame)
+    assert Image.open(tmp_path / "p.png").size == (16, 16)
+    assert "10 strokes" in capsys.readouterr().out
+    before = out.read_bytes()
+    with pytest.raises(SystemExit, match="--force"):
+        glimpse_main([*args, "--out", str(out)])
+    assert out.read_bytes() == before
+    assert glimpse_main([*args, "--out", str(out), "--force", "--style", "oil"]) == 0
+
+
+def test_paint_bad_input_is_named(painter_ckpt, tmp_path, capsys):
+    junk = tmp_path / "notes.png"
+    junk.write_text("not a picture")
+    assert glimpse_main(["paint", str(junk), "--checkpoint", str(painter_ckpt), "--out", str(tmp_path / "a.gif")]) == 2
+    assert "notes.png: not a readable image" in capsys.readouterr().err
+    assert glimpse_main(["paint", str(junk), "--strokes", "0", "--out", str(tmp_path / "b.gif")]) == 2
+    assert "--strokes and --size must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "a.gif").exists() and not (tmp_path / "a.png").exists()
+
+
+def test_alpha_and_grey_pictures_become_rgb_on_white(tmp_path):
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[:4, :, :3] = 255 - 40  # top half opaque light grey, bottom half fully transparent
+    rgba[:4, :, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    with pytest.warns(UserWarning, match="RGBA picture converted to RGB"):
+        x = load_picture(tmp_path / "a.png", 8, quiet=False)
+    assert x.shape == (3, 8, 8)
+    assert torch.allclose(x[:, 6], torch.ones(3, 8))  # transparent -> white
+    assert torch.allclose(x[:, 1], torch.full((3, 8), 215 / 255))
+    Image.fromarray(np.full((5, 5), 100, dtype=np.uint8), "L").save(tmp_path / "g.png")
+    with pytest.warns(UserWarning, match="L picture"):
+        assert load_picture(tmp_path / "g.png", 5, quiet=False).shape == (3, 5, 5)
+    with pytest.raises(PictureError, match="size must be a positive"):
+        load_picture(tmp_path / "g.png", 0)
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        folder_pictures(tmp_path / "a.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no pictures"):
+        folder_pictures(tmp_path / "empty")
+
+
+def test_patch_strokes_land_where_the_patch_is():
+    s = torch.tensor([[[0.2, 0.3, 0.5, 0.5, 0.7, 0.6, 0.5, 0.3, 0.9, 0.9, 1, 0.5, 0.2]]])
+    patch = paint(blank(1, 3, 32, 32), s)
+    whole = paint(blank(1, 3, 64, 64), map_strokes(s, 0.5, 0.0, 0.5))
+    assert (whole[..., 0:32, 32:64] - patch).abs().max() < 1e-4
+    assert whole[..., 32:, :].abs().max() < 1e-6
+
+
+def test_coarse_to_fine_keeps_the_stroke_budget(painter_ckpt):
+    painter = load_model(painter_ckpt, kind="painter")
+    assert plan(200, 128, 64, 5) == (20, 2, 5)
+    assert plan(30, 64, 64, 5) == (6, 1, 0)
+    x = torch.rand(2, 3, 48, 48)  # 3× the painter's 16²: 3×3 patches
+    p = paint_pictures(painter, x, 50)
+    assert sum(s.shape[1] for s in p.steps) == 50
+    assert p.canvas.shape == (2, 3, 48, 48)
+
+
+def test_train_paint_folder_runs_and_resumes(tmp_path):
+    rng = np.random.default_rng(1)
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(pics / f"{i:03d}.png")
+    out = tmp_path / "run"
+    base = ["--dataset", "folder", "--folder", str(pics), "--out", str(out), "--size", "16", "--steps", "4"]
+    base += ["--strokes-per-step", "2", "--hidden", "32", "--width", "8", "--batch-size", "8", "--val-size", "4"]
+    base += ["--tbptt", "2", "--no-progress", "--threads", "1"]
+    train_paint.main([*base, "--epochs", "1"])
+    with pytest.raises(SystemExit, match="--resume"):
+        train_paint.main([*base, "--epochs", "2"])
+    ckpt = load_checkpoint(out / "last.pt")
+    ckpt["args"]["epochs"] = 2  # continue for one more epoch, as a longer run would
+    torch.save(ckpt, out / "last.pt")
+    train_paint.main(["--out", str(out), "--resume", "--no-progress"])
+    results = json.loads((out / "results.json").read_text())
+    assert results["epochs"] == 2 and set(results["test_mse"]) == {"8"}
+    assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
