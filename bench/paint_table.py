@@ -1,14 +1,14 @@
 """The painting table: squared error per pixel on CelebA test faces, painter beside per-image fitting.
 
     python -m bench.paint_table --checkpoint runs/paint-celeba/model.pt --data-root ../shared/data \\
-        [--pictures 2000] [--fit-pictures 100] [--fit-iters 300] [--out bench/results/paint_table.json]
+        [--pictures 2000] [--fit bench/results/paint_fit.json] [--out bench/results/paint_table.json]
 
 Painter rows: one forward pass per face (IDs 000001-002000), error after the first 10/30/50/100/200
 strokes at 64², and at 128² with 200 strokes painted two ways: the whole face in one pass (the
 encoder sees it at 64², strokes are rendered at 128²), and coarse to fine (half the strokes on the
-whole face, the rest on a 2×2 grid of patches). Fit rows: each stroke count fitted to each of the
-first ``--fit-pictures`` faces directly (Adam on stroke numbers, ``--fit-iters`` iterations),
-with the painter's error on the same faces beside it. RGB in [0, 1]; canvases start black.
+whole face, the rest on a 2×2 grid of patches). With ``--fit`` (the output of ``bench.paint_fit``)
+the painter is also measured on the faces that were fitted directly, for the side-by-side table.
+RGB in [0, 1]; canvases start black.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 
 from glimpse.checkpoint import load_model
-from glimpse.fit import fit_strokes
 from glimpse.painter import mse_by_strokes, stroke_sequence
 from glimpse.painting import paint_pictures
 from glimpse.pictures import celeba_files, load_pictures
@@ -59,9 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data-root")
     p.add_argument("--pictures", type=int, default=2000, help="test faces for the painter rows")
-    p.add_argument("--fit-pictures", type=int, default=100, help="test faces for the fitting rows (0: skip)")
-    p.add_argument("--fit-iters", type=int, default=300)
-    p.add_argument("--fit-lr", type=float, default=0.05)
+    p.add_argument("--fit", help="results of bench.paint_fit, to measure the painter on the same faces")
     p.add_argument("--no-128", dest="big", action="store_false", help="skip the 128² rows")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out")
@@ -85,21 +82,14 @@ def main(argv: list[str] | None = None) -> None:
         res["painter_128_200"] = painter_mse_128(model, faces128, 200)
         print(f"painter 128², 200 strokes: {res['painter_128_200']}", flush=True)
 
-    if a.fit_pictures:
-        sub = faces64[: a.fit_pictures].float() / 255
-        res["fit_pictures"] = len(sub)
-        res["painter_64_fit_subset"] = painter_mse(model, faces64[: a.fit_pictures], COUNTS)
-        res["fit_64"], res["fit_64_s"] = {}, {}
-        g = torch.Generator().manual_seed(0)
-        for n in COUNTS:
-            t0 = time.perf_counter()
-            fit = fit_strokes(sub, n, a.fit_iters, a.fit_lr, cfg.mode, cfg.style, cfg.edge, cfg.background, generator=g)
-            res["fit_64"][n] = fit.mse.mean().item()
-            res["fit_64_s"][n] = time.perf_counter() - t0
+    if a.fit:
+        fit = json.loads(Path(a.fit).read_text())
+        res["fit"] = fit
+        res["painter_64_fit_subset"] = painter_mse(model, faces64[: fit["pictures"]], COUNTS)
+        for n, v in fit["mse"].items():
             print(
-                f"fit 64², {n} strokes, {a.fit_iters} iterations: {res['fit_64'][n]:.5f} "
-                f"(painter on the same faces {res['painter_64_fit_subset'][n]:.5f}; {res['fit_64_s'][n]:.0f} s)",
-                flush=True,
+                f"{n} strokes: painter {res['painter_64_fit_subset'][int(n)]:.5f}, fitted {v:.5f} "
+                f"({fit['pictures']} faces)"
             )
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -88,3 +88,18 @@ def load_model(path: str | os.PathLike[str], kind: str | None = None, device: st
     if kind is not None and ckpt["kind"] != kind:
         raise CheckpointError(f"{path} holds a {ckpt['kind']!r} model, not {kind!r}")
     return build_model(ckpt).to(device).eval()
+
+
+def export_checkpoint(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], half: bool = True, keep: tuple[str, ...] = ()
+) -> Path:
+    """Write a small copy of a checkpoint for shipping: the model and its config only (plus the
+    ``keep`` entries, e.g. measured results), weights optionally stored as float16. Loading casts
+    them back to the model's float32 parameters."""
+    ckpt = load_checkpoint(src)
+    weights = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    payload = {"format": FORMAT, "kind": ckpt["kind"], "config": ckpt["config"], "model": weights}
+    payload.update({k: ckpt[k] for k in keep if k in ckpt})
+    with atomic_path(dst) as tmp, tmp.open("wb") as f:
+        torch.save(payload, f)
+    return Path(dst)

@@ -127,6 +127,15 @@ def paint_mnist(a: argparse.Namespace) -> Path:
     return out
 
 
+def export_cmd(a: argparse.Namespace) -> Path:
+    from glimpse.checkpoint import export_checkpoint
+
+    _refuse_overwrite([Path(a.out)], a.force)
+    out = export_checkpoint(a.checkpoint, a.out, half=not a.full, keep=tuple(a.keep))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="glimpse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -168,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fps", type=float, default=3.0, help="frames per second")
     m.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     m.set_defaults(func=paint_mnist)
+
+    e = sub.add_parser("export", help="a small copy of a checkpoint for shipping (model and config, float16)")
+    e.add_argument("checkpoint")
+    e.add_argument("out")
+    e.add_argument("--full", action="store_true", help="keep float32 weights")
+    e.add_argument("--keep", nargs="*", default=["test_mse", "test_error"], help="checkpoint entries to keep")
+    e.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    e.set_defaults(func=export_cmd)
     return p
 
 

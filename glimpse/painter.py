@@ -12,6 +12,7 @@ strokes can be rendered on a larger canvas (see :func:`paint_image`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from glimpse.canvas import STROKE_SIZE, blank, paint
 from glimpse.cores import make_core
+from glimpse.sensor import pad_images, retina_padded
 
 
 @dataclass
@@ -33,6 +35,10 @@ class PainterConfig:
     hidden: int = 256
     layers: int = 1
     width: int = 32  # channels of the encoder's first convolution (doubling twice)
+    where: Literal["error", "free"] = "error"  # strokes placed at the peaks of the error, or anywhere
+    glimpse_size: int = 8  # "error" head: retina patch side, px at cfg.size
+    glimpse_scales: int = 3  # "error" head: patches of 8, 16, 32 px
+    reach: float = 0.25  # "error" head: how far stroke ends may lie from their peak (canvas sides)
     mode: Literal["fast", "crisp"] = "fast"  # canvas rasteriser used in training
     style: Literal["flat", "oil"] = "flat"
     edge: float = 0.5  # px, softness of stroke edges
@@ -82,7 +88,7 @@ class Encoder(nn.Module):
 
 
 class StrokeHead(nn.Module):
-    """Core output -> k strokes in [0, 1] (a sigmoid of a linear map)."""
+    """``where="free"``: core output -> k strokes anywhere (a sigmoid of a linear map)."""
 
     def __init__(self, hidden: int, k: int) -> None:
         super().__init__()
@@ -95,8 +101,83 @@ class StrokeHead(nn.Module):
             bias[:, 6:8] = -1.0  # radius ≈ 0.27 -> about 5 px on 64²
             bias[:, 8:10] = 2.0  # opacity ≈ 0.88
 
-    def forward(self, h: Tensor) -> Tensor:
+    def forward(self, h: Tensor, target: Tensor, canvas: Tensor, progress: Tensor) -> Tensor:
         return torch.sigmoid(self.linear(h)).view(h.shape[0], self.k, STROKE_SIZE)
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur with zero padding.  (B, C, H, W) -> (B, C, H, W)"""
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, device=x.device, dtype=x.dtype) / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, r), groups=c)
+    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(r, 0), groups=c)
+
+
+def error_peaks(target: Tensor, canvas: Tensor, k: int, sigma: float) -> Tensor:
+    """The k strongest local maxima of the squared error blurred at ``sigma`` px.
+
+    target, canvas: (B, C, S, S)  ->  (B, k, 2) locations (x, y) in [0, 1] (no gradient)
+    """
+    with torch.no_grad():
+        err = gaussian_blur((target - canvas).pow(2).mean(1, keepdim=True), sigma)  # (B, 1, S, S)
+        r = max(1, round(sigma))
+        local_max = F.max_pool2d(F.max_pool2d(err, (1, 2 * r + 1), 1, (0, r)), (2 * r + 1, 1), 1, (r, 0))
+        peaks = err * (err == local_max)  # non-maximum suppression (separable square window)
+        b, _, h, w = err.shape
+        # ties (flat regions) are broken by a fixed tiny ramp so that peaks stay distinct
+        idx = (peaks.view(b, -1) + 1e-12 * torch.rand(h * w, generator=_TIE_GEN).to(err)).topk(k, dim=1).indices
+        return torch.stack([(idx % w + 0.5) / w, (idx // w + 0.5) / h], dim=-1)
+
+
+_TIE_GEN = torch.Generator().manual_seed(1234)
+
+
+class ErrorGlimpseHead(nn.Module):
+    """``where="error"``: each of the k strokes of a step starts at a peak of the remaining error
+    (coarse to fine: the error is blurred less as the painting goes on), looks at the target and
+    the canvas there through the library's multi-resolution retina, and decides, with the core's
+    state, the stroke's ends, bend, width, opacity and colour (a correction of the target's colour
+    under the glimpse). The peaks are a hard, non-differentiable choice, like a glimpse location.
+    """
+
+    def __init__(self, hidden: int, k: int, channels: int, size: int, glimpse: int, scales: int, reach: float):
+        super().__init__()
+        self.k, self.channels, self.size = k, channels, size
+        self.glimpse, self.scales, self.reach = glimpse, scales, reach
+        self.look = nn.Linear(scales * 2 * channels * glimpse * glimpse, 256)
+        self.context = nn.Linear(hidden, 256)
+        self.where = nn.Linear(3, 256)  # x, y, progress
+        self.out = nn.Linear(256, STROKE_SIZE)
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
+            self.out.bias[6:8] = -1.5  # radius ≈ 0.18 -> about 3 px on 64²
+            self.out.bias[8:10] = 2.0  # opacity ≈ 0.88
+
+    def sigma(self, progress: float) -> float:
+        """Error blur in px: 6 px at the start, 1 px at the end (scaled with the canvas)."""
+        return max(0.5, (6.0 * (1 - progress) + 1.0 * progress) * self.size / 64)
+
+    def forward(self, h: Tensor, target: Tensor, canvas: Tensor, progress: Tensor) -> Tensor:
+        b, k = h.shape[0], self.k
+        loc = error_peaks(target, canvas, k, self.sigma(float(progress[0])))  # (B, k, 2)
+        s = target.shape[-1]
+        padded = pad_images(torch.cat([target, canvas], 1), self.glimpse, self.scales)  # (B, 2C, S+2p, S+2p)
+        which = torch.arange(b, device=h.device).repeat_interleave(k)
+        g = retina_padded(padded, loc.view(b * k, 2) * 2 - 1, self.glimpse, self.scales, s, s, which)
+        where = torch.cat([loc, progress.view(b, 1, 1).expand(b, k, 1)], -1)
+        x = self.look(g.flatten(1)).view(b, k, -1) + self.context(h).unsqueeze(1) + self.where(where)
+        a = self.out(F.relu(x))  # (B, k, 13)
+        ends = loc.repeat(1, 1, 2) + self.reach * torch.tanh(a[..., [0, 1, 4, 5]])  # x0 y0 x2 y2
+        ends = ends.clamp(0, 1)
+        centre = g[:, 0, : self.channels].mean(dim=(-1, -2)).view(b, k, self.channels)  # target under the glimpse
+        if self.channels == 1:
+            centre = centre.expand(-1, -1, 3)
+        colour = (centre + 0.5 * torch.tanh(a[..., 10:13])).clamp(0, 1)
+        rest = torch.sigmoid(a[..., [2, 3, 6, 7, 8, 9]])  # bend, radii, opacities
+        return torch.cat([ends[..., 0:2], rest[..., 0:2], ends[..., 2:4], rest[..., 2:6], colour], -1)
 
 
 class Painter(nn.Module):
@@ -105,7 +186,18 @@ class Painter(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg.channels, cfg.size, cfg.width, cfg.hidden)
         self.core = make_core(cfg.core, cfg.hidden, cfg.hidden, cfg.layers)
-        self.head = StrokeHead(cfg.hidden, cfg.strokes_per_step)
+        if cfg.where == "error":
+            self.head = ErrorGlimpseHead(
+                cfg.hidden,
+                cfg.strokes_per_step,
+                cfg.channels,
+                cfg.size,
+                cfg.glimpse_size,
+                cfg.glimpse_scales,
+                cfg.reach,
+            )
+        else:
+            self.head = StrokeHead(cfg.hidden, cfg.strokes_per_step)
 
     def initial_state(self, batch: int) -> tuple[Tensor, ...]:
         return self.core.initial_state(batch)
@@ -115,7 +207,7 @@ class Painter(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One step at the encoder's size: (B, k, 13) strokes and the next core state."""
         h, state = self.core.step(self.encoder(target, canvas, progress), state)
-        return self.head(h), state
+        return self.head(h, target, canvas, progress), state
 
     def rollout(
         self,

@@ -64,13 +64,17 @@ def patch_corners(loc: Tensor, size: int, height: int, width: int) -> Tensor:
     return torch.floor(centre - size / 2 + 0.5).long()
 
 
-def extract_patches(padded: Tensor, corners: Tensor, size: int, pad: int) -> Tensor:
+def extract_patches(padded: Tensor, corners: Tensor, size: int, pad: int, index: Tensor | None = None) -> Tensor:
     """Gather one ``size × size`` patch per image from a zero-padded batch.
 
     padded:  (B, C, H + 2·pad, W + 2·pad), the images padded by ``pad`` on every side
     corners: (B, 2) long, (left, top) in unpadded pixel coordinates
-    returns: (B, C, size, size)
+    index:   optional (N,) long: patch n comes from image index[n] (several patches per image);
+             corners is then (N, 2)
+    returns: (B, C, size, size), or (N, C, size, size) with ``index``
     """
+    if index is not None:
+        return _extract_indexed(padded, corners, size, pad, index)
     b, c, hp, wp = padded.shape
     offsets = torch.arange(size, device=padded.device)
     rows = (corners[:, 1] + pad).view(b, 1) + offsets  # (B, size)
@@ -78,6 +82,18 @@ def extract_patches(padded: Tensor, corners: Tensor, size: int, pad: int) -> Ten
     flat = (rows.view(b, size, 1) * wp + cols.view(b, 1, size)).view(b, 1, size * size)  # (B, 1, s²)
     flat = flat.expand(b, c, size * size)
     return padded.reshape(b, c, hp * wp).gather(2, flat).view(b, c, size, size)
+
+
+def _extract_indexed(padded: Tensor, corners: Tensor, size: int, pad: int, index: Tensor) -> Tensor:
+    """Patches from chosen images, copying only the patches' pixels.  -> (N, C, size, size)"""
+    b, c, hp, wp = padded.shape
+    n = corners.shape[0]
+    offsets = torch.arange(size, device=padded.device)
+    rows = (corners[:, 1] + pad).view(n, 1) + offsets
+    cols = (corners[:, 0] + pad).view(n, 1) + offsets
+    flat = (rows.view(n, size, 1) * wp + cols.view(n, 1, size)).view(n, size * size) + index.view(n, 1) * (hp * wp)
+    pixels = padded.permute(0, 2, 3, 1).reshape(b * hp * wp, c)
+    return pixels[flat.view(-1)].view(n, size, size, c).permute(0, 3, 1, 2)
 
 
 def retina_pad(glimpse_size: int, scales: int) -> int:
@@ -91,18 +107,27 @@ def pad_images(images: Tensor, glimpse_size: int, scales: int) -> Tensor:
     return F.pad(images, (p, p, p, p))
 
 
-def retina_padded(padded: Tensor, loc: Tensor, glimpse_size: int, scales: int, height: int, width: int) -> Tensor:
+def retina_padded(
+    padded: Tensor,
+    loc: Tensor,
+    glimpse_size: int,
+    scales: int,
+    height: int,
+    width: int,
+    index: Tensor | None = None,
+) -> Tensor:
     """The retina on images already padded by :func:`pad_images` (the fast path of a rollout).
 
     padded: (B, C, H + 2p, W + 2p);  loc: (B, 2) in [-1, 1]
-    returns: (B, scales, C, g, g)
+    index: optional (N,) long, glimpse n looks at image index[n]; loc is then (N, 2)
+    returns: (B, scales, C, g, g), or (N, scales, C, g, g) with ``index``
     """
     pad = retina_pad(glimpse_size, scales)
     loc = loc.detach()
     out = []
     for i in range(scales):
         size = glimpse_size * 2**i
-        patch = extract_patches(padded, patch_corners(loc, size, height, width), size, pad)
+        patch = extract_patches(padded, patch_corners(loc, size, height, width), size, pad, index)
         if i:
             patch = F.avg_pool2d(patch, 2**i)  # "area" resize to g × g
         out.append(patch)

@@ -159,3 +159,20 @@ def test_bad_strokes_name_the_value():
         stroke_alpha(torch.rand(1, 13), 0, 8)
     with pytest.raises(ValueError, match="mode"):
         stroke_alpha(torch.rand(1, 13), 8, 8, mode="blurry")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_gradients_are_finite_and_match_float64(mode):
+    # thin and broad strokes leave pixels whose stamp field is just above the cut-off; the
+    # backward pass there must not overflow in float32
+    torch.manual_seed(5)
+    s64 = torch.rand(2, 20, 13, dtype=torch.float64)
+    target = torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    grads = []
+    for dtype in (torch.float32, torch.float64):
+        s = s64.to(dtype).requires_grad_(True)
+        loss = (paint(blank(2, 3, 64, 64, dtype=dtype), s, mode) - target.to(dtype)).pow(2).mean()
+        (g,) = torch.autograd.grad(loss, s)
+        grads.append(g.double())
+    assert torch.isfinite(grads[0]).all()
+    assert torch.allclose(grads[0], grads[1], atol=1e-4, rtol=1e-2)  # crisp: nearest-segment ties
