@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root")
     p.add_argument("--pictures", type=int, default=2000, help="test faces for the painter rows")
     p.add_argument("--fit", help="results of bench.paint_fit, to measure the painter on the same faces")
+    p.add_argument("--refine", type=int, default=0, help="also fit from the painter's strokes for N iterations")
     p.add_argument("--no-128", dest="big", action="store_false", help="skip the 128² rows")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out")

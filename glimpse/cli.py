@@ -84,6 +84,17 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     for w in caught:
         print(f"glimpse: note: {w.message}", file=sys.stderr)
     painting = paint_picture(model, target, a.strokes, a.style)
+    if a.refine:  # fit the painter's strokes to this picture directly
+        from glimpse.fit import fit_strokes
+        from glimpse.painting import Painting
+
+        cfg = model.cfg
+        sizes = [s.shape[0] for s in painting.steps]
+        fit = fit_strokes(
+            target[None], sum(sizes), a.refine, 0.01, cfg.mode, a.style or cfg.style, cfg.edge, cfg.background,
+            init=torch.cat(painting.steps)[None],
+        )  # fmt: skip
+        painting = Painting(list(fit.strokes[0].split(sizes)), fit.canvas[0])
     with atomic_path(png) as tmp:
         to_rgb(painting.canvas).save(tmp, format="PNG")
     painted = time.perf_counter() - t0
@@ -161,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--png", help="final painting as PNG (default: --out with .png)")
     q.add_argument("--style", choices=["flat", "oil"], help="stroke style (default: the painter's)")
     q.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
+    q.add_argument("--refine", type=int, default=0, help="then fit the strokes to the picture for N iterations")
     q.add_argument("--checkpoint", help="a painter checkpoint (default: the shipped face painter)")
     q.add_argument("--fps", type=float, default=8.0, help="frames per second")
     q.add_argument("--force", action="store_true", help="overwrite --out and --png if they exist")

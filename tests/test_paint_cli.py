@@ -47,7 +47,7 @@ def test_paint_writes_gif_and_png_and_refuses_to_overwrite(painter_ckpt, picture
     with pytest.raises(SystemExit, match="--force"):
         glimpse_main([*args, "--out", str(out)])
     assert out.read_bytes() == before
-    assert glimpse_main([*args, "--out", str(out), "--force", "--style", "oil"]) == 0
+    assert glimpse_main([*args, "--out", str(out), "--force", "--style", "oil", "--refine", "3"]) == 0
 
 
 def test_paint_bad_input_is_named(painter_ckpt, tmp_path, capsys):
@@ -120,3 +120,26 @@ def test_train_paint_folder_runs_and_resumes(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["epochs"] == 2 and set(results["test_mse"]) == {"8"}
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_export_is_half_size_and_loads_with_no_flags(painter_ckpt, tmp_path):
+    small = tmp_path / "small.pt"
+    assert glimpse_main(["export", str(painter_ckpt), str(small)]) == 0
+    ckpt = load_checkpoint(small)
+    assert all(v.dtype == torch.float16 for v in ckpt["model"].values() if v.is_floating_point())
+    a, b = load_model(painter_ckpt, kind="painter"), load_model(small, kind="painter")
+    assert next(b.parameters()).dtype == torch.float32
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert (a.rollout(x).canvases[-1] - b.rollout(x).canvases[-1]).abs().max() < 0.02
+    with pytest.raises(SystemExit, match="--force"):
+        glimpse_main(["export", str(painter_ckpt), str(small)])
+
+
+def test_shipped_painters_load():
+    from glimpse.cli import shipped_checkpoint
+
+    for kind in ("painter", "painter-mnist"):
+        path = shipped_checkpoint(kind)
+        model = load_model(path, kind="painter")
+        assert model.cfg.strokes >= 20
