@@ -1,7 +1,7 @@
 """The ``glimpse`` command.
 
     glimpse ram-gif [--checkpoint PATH] [--out ram_mnist.gif] [--digits 8] [--data-root DIR]
-    glimpse paint IMAGE [--strokes 200] [--size 128] [--out painting.gif] [--style flat|oil]
+    glimpse paint IMAGE [--strokes 200] [--size 128] [--crop L T R B] [--out painting.gif] [--style flat|oil]
     glimpse paint-mnist [--digits 6] [--out paint_mnist.gif] [--data-root DIR]
 
 ``ram-gif`` draws a glimpse classifier at work on MNIST test digits: the boxes of every retina
@@ -80,7 +80,7 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     model = load_model(a.checkpoint or shipped_checkpoint("painter"), kind="painter")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        target = load_picture(a.image, a.size, channels=model.cfg.channels, quiet=False)
+        target = load_picture(a.image, a.size, channels=model.cfg.channels, quiet=False, crop=a.crop)
     for w in caught:
         print(f"glimpse: note: {w.message}", file=sys.stderr)
     painting = paint_picture(model, target, a.strokes, a.style)
@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("image", help="any picture file (alpha is flattened on white, greyscale made RGB)")
     q.add_argument("--strokes", type=int, default=200, help="how many strokes")
     q.add_argument("--size", type=int, default=128, help="paint at size×size pixels (larger: coarse to fine)")
+    q.add_argument("--crop", type=int, nargs=4, metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"), help="paint this box")
     q.add_argument("--out", default="painting.gif", help="GIF to write")
     q.add_argument("--png", help="final painting as PNG (default: --out with .png)")
     q.add_argument("--style", choices=["flat", "oil"], help="stroke style (default: the painter's)")

@@ -122,16 +122,16 @@ def error_peaks(target: Tensor, canvas: Tensor, k: int, sigma: float) -> Tensor:
     """
     with torch.no_grad():
         err = gaussian_blur((target - canvas).pow(2).mean(1, keepdim=True), sigma)  # (B, 1, S, S)
+        b, _, h, w = err.shape
+        # break ties (symmetric plateaus, flat regions) by a fixed tiny pattern, so that each
+        # maximum is one pixel and the choice is the same every call
+        ties = torch.rand(h * w, generator=torch.Generator().manual_seed(1234)).to(err).view(1, 1, h, w)
+        err = err * (1 + 1e-5 * ties) + 1e-12 * ties
         r = max(1, round(sigma))
         local_max = F.max_pool2d(F.max_pool2d(err, (1, 2 * r + 1), 1, (0, r)), (2 * r + 1, 1), 1, (r, 0))
         peaks = err * (err == local_max)  # non-maximum suppression (separable square window)
-        b, _, h, w = err.shape
-        # ties (flat regions) are broken by a fixed tiny ramp so that peaks stay distinct
-        idx = (peaks.view(b, -1) + 1e-12 * torch.rand(h * w, generator=_TIE_GEN).to(err)).topk(k, dim=1).indices
+        idx = peaks.view(b, -1).topk(k, dim=1).indices
         return torch.stack([(idx % w + 0.5) / w, (idx // w + 0.5) / h], dim=-1)
-
-
-_TIE_GEN = torch.Generator().manual_seed(1234)
 
 
 class ErrorGlimpseHead(nn.Module):

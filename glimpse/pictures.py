@@ -44,9 +44,16 @@ def to_rgb_array(img: Image.Image, name: str = "image", quiet: bool = False) -> 
     return img.convert("RGB")
 
 
-def load_picture(path: str | os.PathLike[str], size: int, channels: int = 3, quiet: bool = False) -> Tensor:
-    """One picture as a float (C, S, S) tensor in [0, 1], resized to S×S without cropping."""
-    return load_pictures([path], size, channels, quiet=quiet, progress=False).float().div(255)[0]
+def load_picture(
+    path: str | os.PathLike[str],
+    size: int,
+    channels: int = 3,
+    quiet: bool = False,
+    crop: tuple[int, int, int, int] | None = None,
+) -> Tensor:
+    """One picture as a float (C, S, S) tensor in [0, 1], resized to S×S (after an optional
+    ``crop`` box: left, top, right, bottom in the picture's pixels)."""
+    return load_pictures([path], size, channels, quiet=quiet, progress=False, crop=crop).float().div(255)[0]
 
 
 def load_pictures(
@@ -55,8 +62,10 @@ def load_pictures(
     channels: int = 3,
     quiet: bool = True,
     progress: bool = True,
+    crop: tuple[int, int, int, int] | None = None,
 ) -> Tensor:
-    """Pictures as uint8 (N, C, S, S), each resized to S×S (area-averaged) without cropping."""
+    """Pictures as uint8 (N, C, S, S), each resized to S×S (area-averaged) without cropping
+    (unless a ``crop`` box is given: left, top, right, bottom pixels, applied to every picture)."""
     if size < 1:
         raise PictureError(f"picture size must be a positive number of pixels, got {size}")
     if channels not in (1, 3):
@@ -72,6 +81,11 @@ def load_pictures(
                 rgb = to_rgb_array(img, p.name, quiet)
         except (UnidentifiedImageError, OSError, SyntaxError) as err:
             raise PictureError(f"{p}: not a readable image ({err})") from err
+        if crop is not None:
+            left, top, right, bottom = crop
+            if not (0 <= left < right <= rgb.width and 0 <= top < bottom <= rgb.height):
+                raise PictureError(f"{p}: crop box {tuple(crop)} is not inside its {rgb.width}×{rgb.height} pixels")
+            rgb = rgb.crop((left, top, right, bottom))
         out[i] = np.asarray(rgb.resize((size, size), Image.BOX if min(rgb.size) >= size else Image.BICUBIC))
     x = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
     if channels == 1:

@@ -57,6 +57,11 @@ def test_paint_bad_input_is_named(painter_ckpt, tmp_path, capsys):
     assert "notes.png: not a readable image" in capsys.readouterr().err
     assert glimpse_main(["paint", str(junk), "--strokes", "0", "--out", str(tmp_path / "b.gif")]) == 2
     assert "--strokes and --size must be positive" in capsys.readouterr().err
+    good = tmp_path / "good.png"
+    Image.new("RGB", (30, 20)).save(good)
+    args = ["paint", str(good), "--checkpoint", str(painter_ckpt), "--crop", "0", "0", "40", "10"]
+    assert glimpse_main([*args, "--out", str(tmp_path / "c.gif")]) == 2
+    assert "crop box (0, 0, 40, 10) is not inside its 30×20 pixels" in capsys.readouterr().err
     assert not (tmp_path / "a.gif").exists() and not (tmp_path / "a.png").exists()
 
 

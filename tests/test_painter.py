@@ -95,3 +95,18 @@ def test_painter_checkpoint_round_trip(tmp_path):
     x = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(model.rollout(x).strokes, loaded.rollout(x).strokes)
+
+
+def test_error_peaks_are_deterministic_and_spread():
+    from glimpse.painter import error_peaks
+
+    target = torch.zeros(1, 1, 32, 32)
+    target[..., 4:8, 4:8] = 1.0  # two bright squares: the peaks of the error lie on them
+    target[..., 20:28, 22:30] = 1.0
+    peaks = error_peaks(target, torch.zeros_like(target), 2, sigma=2.0)
+    px = (peaks[0] * 32).tolist()
+    assert any(20 <= x <= 30 and 18 <= y <= 28 for x, y in px) and any(3 <= x <= 9 and 3 <= y <= 9 for x, y in px)
+    flat = torch.full((2, 3, 16, 16), 0.5)  # no error anywhere: ties, broken the same way every call
+    model = small_painter()
+    with torch.no_grad():
+        assert torch.equal(model.rollout(flat).strokes, model.rollout(flat).strokes)
