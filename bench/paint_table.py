@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from glimpse.checkpoint import load_model
+from glimpse.fit import fit_strokes
 from glimpse.painter import mse_by_strokes, stroke_sequence
 from glimpse.painting import paint_pictures
 from glimpse.pictures import celeba_files, load_pictures
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fit", help="results of bench.paint_fit, to measure the painter on the same faces")
     p.add_argument("--refine", type=int, default=0, help="also fit from the painter's strokes for N iterations")
     p.add_argument("--no-128", dest="big", action="store_false", help="skip the 128² rows")
+    p.add_argument("--no-64", dest="small", action="store_false", help="skip the 64² rows on all --pictures")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out")
     a = p.parse_args(argv)
@@ -74,10 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     res: dict = {"checkpoint": a.checkpoint, "pictures": len(test_files), "config": vars(cfg).copy()}
 
     faces64 = load_pictures(test_files, cfg.size, progress=False)
-    t0 = time.perf_counter()
-    res["painter_64"] = painter_mse(model, faces64, COUNTS)
-    res["painter_64_s_per_face"] = (time.perf_counter() - t0) / len(faces64)
-    print("painter 64²: " + "  ".join(f"{k}: {v:.5f}" for k, v in res["painter_64"].items()), flush=True)
+    if a.small:
+        t0 = time.perf_counter()
+        res["painter_64"] = painter_mse(model, faces64, COUNTS)
+        res["painter_64_s_per_face"] = (time.perf_counter() - t0) / len(faces64)
+        print("painter 64²: " + "  ".join(f"{k}: {v:.5f}" for k, v in res["painter_64"].items()), flush=True)
     if a.big:
         faces128 = load_pictures(test_files, 128, progress=False)
         res["painter_128_200"] = painter_mse_128(model, faces128, 200)
@@ -92,6 +95,17 @@ def main(argv: list[str] | None = None) -> None:
                 f"{n} strokes: painter {res['painter_64_fit_subset'][int(n)]:.5f}, fitted {v:.5f} "
                 f"({fit['pictures']} faces)"
             )
+        if a.refine:  # the painter's strokes as the fit's starting point
+            x = faces64[: fit["pictures"]].float() / 255
+            with torch.no_grad():
+                start = stroke_sequence(model.rollout(x))
+            res["painter_refined_64"], res["refine_s_per_face"] = {}, {}
+            for n in COUNTS:
+                t0 = time.perf_counter()
+                r = fit_strokes(x, n, a.refine, 0.01, cfg.mode, cfg.style, cfg.edge, cfg.background, init=start[:, :n])
+                res["painter_refined_64"][n] = r.mse.mean().item()
+                res["refine_s_per_face"][n] = (time.perf_counter() - t0) / len(x)
+                print(f"{n} strokes: painter + {a.refine} fitting iterations {res['painter_refined_64'][n]:.5f}")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(res, indent=2, default=str))
