@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import random
 import time
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -124,3 +125,90 @@ class MetricsLog:
 def config_dict(obj: Any) -> dict[str, Any]:
     """A dataclass as a JSON-friendly dict (paths as strings)."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(obj).items()}
+
+
+@dataclasses.dataclass
+class RunArgs:
+    """Options every training entry point has (each script redefines defaults that differ)."""
+
+    out: str = arg("runs/run", "run folder for checkpoints and logs")
+    resume: bool = arg(False, "continue the run in --out from its last.pt (saved options are reused)")
+    device: str = arg("auto", "cpu, cuda, mps or auto")
+    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
+    seed: int = arg(0, "seed for weights, batches and sampling")
+    epochs: int = arg(10, "training epochs")
+    batch_size: int = arg(32, "examples per optimisation step")
+    lr: float = arg(1e-3, "Adam learning rate at the start of the schedule")
+    schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
+    progress: bool = arg(True, "show progress bars")
+
+
+A = TypeVar("A", bound=RunArgs)
+
+
+def start_run(a: A, script: str) -> tuple[A, dict[str, Any] | None, torch.device, torch.Generator]:
+    """Resume from ``--out/last.pt`` (its saved options win, except run-time ones) or refuse to
+    overwrite a run; then threads, denormal flushing, device and seeds.
+
+    Returns (options, checkpoint or None, device, the generator for batches and sampling).
+    """
+    from glimpse.checkpoint import load_checkpoint
+
+    last = Path(a.out) / "last.pt"
+    ckpt = None
+    if a.resume:
+        ckpt = load_checkpoint(last)
+        saved = ckpt["args"]
+        saved.update(resume=True, device=a.device, threads=a.threads, progress=a.progress)  # run-time only
+        a = type(a)(**saved)
+    elif last.exists():
+        raise SystemExit(f"{last} exists: pass --resume to continue that run, or choose another --out")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    # Trained weights and Adam's moments drift into denormal floats, which slow CPU arithmetic
+    # (bench: 7,200-7,600 -> 10,100 images/s on a trained RAM model); flushing them is harmless.
+    torch.set_flush_denormal(True)
+    device = pick_device(a.device)
+    seed_everything(a.seed)
+    return a, ckpt, device, torch.Generator().manual_seed(a.seed)
+
+
+def make_schedule(opt: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning-rate factor per optimisation step: cosine or linear decay to zero, or constant."""
+
+    def factor(step: int) -> float:
+        t = min(step / max(total_steps, 1), 1.0)
+        return {"cosine": 0.5 * (1 + math.cos(math.pi * t)), "linear": 1 - t, "constant": 1.0}[kind]
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def restore(ckpt: dict[str, Any] | None, opt, sched, gen: torch.Generator) -> tuple[int, float, float]:
+    """Optimiser, schedule and random state from a checkpoint: (first epoch, best value, wall s)."""
+    if ckpt is None:
+        return 0, float("inf"), 0.0
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"], gen)
+    return ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
+
+
+def run_state(a: RunArgs, opt, sched, gen: torch.Generator, epoch: int, best: float, wall: float) -> dict[str, Any]:
+    """What ``last.pt`` holds besides the model, for :func:`restore`."""
+    return dict(
+        optimizer=opt.state_dict(),
+        scheduler=sched.state_dict(),
+        epoch=epoch,
+        best_val=best,
+        wall=wall,
+        rng=rng_state(gen),
+        args=config_dict(a),
+    )
+
+
+def interrupted(epoch: int, out: str, script: str) -> SystemExit:
+    """The message for Ctrl-C during an epoch: what is saved and how to continue."""
+    done = f"epoch {epoch} is saved in {Path(out) / 'last.pt'}" if epoch else "no epoch finished yet"
+    return SystemExit(
+        f"interrupted during epoch {epoch + 1}; {done}. Continue with: python -m {script} --resume --out {out}"
+    )

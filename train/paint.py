@@ -28,38 +28,33 @@ from glimpse.painter import Painter, PainterConfig, mse_by_strokes, paint_loss, 
 from glimpse.pictures import picture_splits
 from train.common import (
     MetricsLog,
+    RunArgs,
     arg,
     config_dict,
+    interrupted,
+    make_schedule,
     parse_args,
-    pick_device,
-    rng_state,
-    seed_everything,
-    set_rng_state,
+    restore,
+    run_state,
+    start_run,
 )
-from train.ram import make_schedule
 
 REPORT_STROKES = (10, 30, 50, 100, 200)
 
 
 @dataclass
-class Args:
+class Args(RunArgs):
+    out: str = arg("runs/paint-celeba", "run folder for checkpoints and logs")
+    epochs: int = arg(3, "passes over the training pictures")
+    batch_size: int = arg(16, "pictures per batch (each batch makes one update per --tbptt steps)")
     dataset: Literal["celeba", "mnist", "folder"] = arg("celeba", "faces (IDs 1-2000 test), MNIST, or --folder")
     folder: str | None = arg(None, "folder of pictures for --dataset folder (its last tenth is the test set)")
     data_root: str | None = arg(None, "data root holding celeba/ or MNIST/ (default: $GLIMPSE_DATA, then ./data)")
-    out: str = arg("runs/paint-celeba", "run folder for checkpoints and logs")
-    resume: bool = arg(False, "continue the run in --out from its last.pt (saved options are reused)")
-    device: str = arg("auto", "cpu, cuda, mps or auto")
-    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
-    seed: int = arg(0, "seed for weights and batches")
-    epochs: int = arg(12, "passes over the training pictures")
-    batch_size: int = arg(32, "pictures per optimisation step")
-    lr: float = arg(1e-3, "Adam learning rate at the start of the schedule")
-    schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
     clip: float = arg(1.0, "gradient-norm clipping")
     size: int = arg(64, "training canvas side (a multiple of 16)")
     channels: int = arg(3, "3 (RGB) or 1 (greyscale)")
     steps: int = arg(40, "recurrent steps per painting")
-    tbptt: int = arg(10, "steps per truncated-backprop chunk (one update each); --tbptt STEPS: full episodes")
+    tbptt: int = arg(5, "steps per truncated-backprop chunk (one update each); --tbptt STEPS: full episodes")
     strokes_per_step: int = arg(5, "strokes emitted per step")
     core: Literal["rnn", "lstm", "gru"] = arg("lstm", "recurrent core")
     hidden: int = arg(256, "core width")
@@ -73,7 +68,6 @@ class Args:
     val_size: int = arg(500, "training pictures held out for model selection")
     train_limit: int | None = arg(None, "use only the first N training pictures (quick checks)")
     eval_limit: int | None = arg(None, "evaluate on only the first N test pictures")
-    progress: bool = arg(True, "show progress bars")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "size", "steps", "strokes_per_step", "hidden", "width"):
@@ -140,23 +134,9 @@ def evaluate(model: Painter, data: ImageSet, counts: list[int], device, batch_si
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = parse_args(Args, argv, __doc__)
+    a, ckpt, device, gen = start_run(parse_args(Args, argv, __doc__), "train.paint")
     out = Path(a.out)
     last = out / "last.pt"
-    ckpt = None
-    if a.resume:
-        ckpt = load_checkpoint(last)
-        saved = ckpt["args"]
-        saved.update(resume=True, device=a.device, threads=a.threads, progress=a.progress)
-        a = Args(**saved)
-    elif last.exists():
-        raise SystemExit(f"{last} exists: pass --resume to continue that run, or choose another --out")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    torch.set_flush_denormal(True)
-    device = pick_device(a.device)
-    seed_everything(a.seed)
-    gen = torch.Generator().manual_seed(a.seed)
 
     train, val, test = picture_splits(
         a.dataset, a.size, a.data_root, a.folder, a.val_size, a.train_limit, progress=a.progress
@@ -173,12 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     if steps_per_epoch < 1:
         raise SystemExit(f"{len(train)} training pictures is fewer than one batch of {a.batch_size}")
     sched = make_schedule(opt, a.schedule, a.epochs * steps_per_epoch)
-    start, best, wall = 0, float("inf"), 0.0
+    start, best, wall = restore(ckpt, opt, sched, gen)
     if ckpt is not None:
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"], gen)
-        start, best, wall = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
         print(f"resuming {out} at epoch {start + 1}/{a.epochs} (best validation error {best:.5f})")
     log = MetricsLog(out / "metrics.jsonl")
     cfg = model.cfg
@@ -201,9 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             stats = train_epoch(model, opt, sched, train, a, gen, device, bar)
         except KeyboardInterrupt:
             bar.close()
-            done = f"epoch {epoch} is saved in {last}" if epoch else "no epoch finished yet"
-            resume = f"python -m train.paint --resume --out {out}"
-            raise SystemExit(f"interrupted during epoch {epoch + 1}; {done}. Continue with: {resume}") from None
+            raise interrupted(epoch, a.out, "train.paint") from None
         bar.close()
         train_time = time.perf_counter() - t0
         val_err = evaluate(model, val, [cfg.strokes], device)[cfg.strokes]
@@ -220,16 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         if improved:
             save_checkpoint(out / "best.pt", "painter", model, epoch=epoch, val_mse=val_err)
-        state = dict(
-            optimizer=opt.state_dict(),
-            scheduler=sched.state_dict(),
-            epoch=epoch,
-            best_val=best,
-            wall=wall,
-            rng=rng_state(gen),
-            args=config_dict(a),
-        )
-        save_checkpoint(last, "painter", model, **state)
+        save_checkpoint(last, "painter", model, **run_state(a, opt, sched, gen, epoch, best, wall))
 
     best_ckpt = load_checkpoint(out / "best.pt", device)
     best_model = build_model(best_ckpt).to(device)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -33,29 +32,25 @@ from glimpse.ram import RAM, RAMConfig
 from glimpse.variants import shift
 from train.common import (
     MetricsLog,
+    RunArgs,
     arg,
     config_dict,
+    interrupted,
+    make_schedule,
     parse_args,
-    pick_device,
-    rng_state,
-    seed_everything,
-    set_rng_state,
+    restore,
+    run_state,
+    start_run,
 )
 
 
 @dataclass
-class Args:
-    dataset: Literal["mnist", "translated", "cluttered"] = arg("mnist", "MNIST 28×28, or 60×60 variants")
-    data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
+class Args(RunArgs):
     out: str = arg("runs/ram-mnist", "run folder for checkpoints and logs")
-    resume: bool = arg(False, "continue the run in --out from its last.pt (saved options are reused)")
-    device: str = arg("auto", "cpu, cuda, mps or auto")
-    threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
-    seed: int = arg(0, "seed for weights, batches and sampling")
     epochs: int = arg(200, "training epochs")
     batch_size: int = arg(128, "images per optimisation step")
-    lr: float = arg(1e-3, "Adam learning rate at the start of the schedule")
-    schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
+    dataset: Literal["mnist", "translated", "cluttered"] = arg("mnist", "MNIST 28×28, or 60×60 variants")
+    data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     glimpses: int = arg(6, "glimpses per image, T")
     glimpse_size: int = arg(8, "retina patch side g, in pixels")
     scales: int = arg(1, "retina patches per glimpse, k")
@@ -76,7 +71,6 @@ class Args:
     train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
     eval_rollouts: int = arg(10, "M for the averaged protocol")
-    progress: bool = arg(True, "show progress bars")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "glimpses", "glimpse_size", "scales", "hidden", "val_size"):
@@ -92,14 +86,6 @@ def model_config(a: Args, height: int, width: int) -> RAMConfig:
     fields = {f.name for f in dataclasses.fields(RAMConfig)}
     shared = {k: v for k, v in dataclasses.asdict(a).items() if k in fields}
     return RAMConfig(height=height, width=width, **shared)
-
-
-def make_schedule(opt: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        t = min(step / max(total_steps, 1), 1.0)
-        return {"cosine": 0.5 * (1 + math.cos(math.pi * t)), "linear": 1 - t, "constant": 1.0}[kind]
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 STATS = ("loss", "classification", "policy", "baseline", "accuracy")
@@ -148,25 +134,9 @@ def evaluate_all(model: RAM, data: ImageSet, a: Args, device: torch.device) -> d
 
 
 def main(argv: list[str] | None = None) -> None:
-    a = parse_args(Args, argv, __doc__)
+    a, ckpt, device, gen = start_run(parse_args(Args, argv, __doc__), "train.ram")
     out = Path(a.out)
     last = out / "last.pt"
-    ckpt = None
-    if a.resume:
-        ckpt = load_checkpoint(last)
-        saved = ckpt["args"]
-        saved.update(resume=True, device=a.device, threads=a.threads, progress=a.progress)  # run-time only
-        a = Args(**saved)
-    elif last.exists():
-        raise SystemExit(f"{last} exists: pass --resume to continue that run, or choose another --out")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    # Trained weights and Adam's moments drift into denormal floats, which slow CPU arithmetic
-    # (bench: 7,200-7,600 -> 10,100 images/s on a trained model); flushing them to zero is harmless.
-    torch.set_flush_denormal(True)
-    device = pick_device(a.device)
-    seed_everything(a.seed)
-    gen = torch.Generator().manual_seed(a.seed)
 
     splits = mnist_splits(a.data_root, a.dataset, a.val_size, a.seed)
     if a.train_limit:
@@ -179,12 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, fused=fused)
     steps_per_epoch = len(splits.train) // a.batch_size
     sched = make_schedule(opt, a.schedule, a.epochs * steps_per_epoch)
-    start, best, wall = 0, float("inf"), 0.0
+    start, best, wall = restore(ckpt, opt, sched, gen)
     if ckpt is not None:
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"], gen)
-        start, best, wall = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
         print(f"resuming {out} at epoch {start + 1}/{a.epochs} (best validation error {best:.4f})")
     log = MetricsLog(out / "metrics.jsonl")
     n_params = sum(p.numel() for p in model.parameters())
@@ -207,10 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             stats = train_epoch(model, opt, sched, batches, a, gen, splits.variant, bar)
         except KeyboardInterrupt:
             bar.close()
-            done = f"epoch {epoch} is saved in {last}" if epoch else "no epoch finished yet"
-            raise SystemExit(
-                f"interrupted during epoch {epoch + 1}; {done}. Continue with: python -m train.ram --resume --out {out}"
-            ) from None
+            raise interrupted(epoch, a.out, "train.ram") from None
         bar.close()
         train_time = time.perf_counter() - t0
         val = error_rate(model, splits.val, a.select, device=device, seed=a.seed)
@@ -236,18 +199,9 @@ def main(argv: list[str] | None = None) -> None:
             f"wall {wall / 60:.1f} min",
             flush=True,
         )
-        state = dict(
-            optimizer=opt.state_dict(),
-            scheduler=sched.state_dict(),
-            epoch=epoch,
-            best_val=best,
-            wall=wall,
-            rng=rng_state(gen),
-            args=config_dict(a),
-        )
         if improved:
             save_checkpoint(out / "best.pt", "ram", model, epoch=epoch, val_error=val)
-        save_checkpoint(last, "ram", model, **state)
+        save_checkpoint(last, "ram", model, **run_state(a, opt, sched, gen, epoch, best, wall))
 
     best_ckpt = load_checkpoint(out / "best.pt", device)
     best_model = build_model(best_ckpt).to(device)
