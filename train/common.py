@@ -212,3 +212,11 @@ def interrupted(epoch: int, out: str, script: str) -> SystemExit:
     return SystemExit(
         f"interrupted during epoch {epoch + 1}; {done}. Continue with: python -m {script} --resume --out {out}"
     )
+
+
+def load_best(out: str | os.PathLike[str], device: torch.device) -> tuple[dict[str, Any], torch.nn.Module]:
+    """The run's ``best.pt``, read once: (checkpoint dict, model on ``device`` in eval mode)."""
+    from glimpse.checkpoint import build_model, load_checkpoint
+
+    ckpt = load_checkpoint(Path(out) / "best.pt", device)
+    return ckpt, build_model(ckpt).to(device).eval()

@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from tqdm import tqdm
 
-from glimpse.checkpoint import build_model, load_checkpoint, save_checkpoint
+from glimpse.checkpoint import build_model, save_checkpoint
 from glimpse.data import ImageSet
 from glimpse.painter import Painter, PainterConfig, mse_by_strokes, paint_loss, stroke_sequence
 from glimpse.pictures import picture_splits
@@ -32,6 +32,7 @@ from train.common import (
     arg,
     config_dict,
     interrupted,
+    load_best,
     make_schedule,
     parse_args,
     restore,
@@ -196,8 +197,7 @@ def main(argv: list[str] | None = None) -> None:
             save_checkpoint(out / "best.pt", "painter", model, epoch=epoch, val_mse=val_err)
         save_checkpoint(last, "painter", model, **run_state(a, opt, sched, gen, epoch, best, wall))
 
-    best_ckpt = load_checkpoint(out / "best.pt", device)
-    best_model = build_model(best_ckpt).to(device)
+    best_ckpt, best_model = load_best(out, device)
     counts = [*REPORT_STROKES, cfg.strokes]
     test_mse = evaluate(best_model, test, counts, device)
     results = {

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from tqdm import tqdm
 
-from glimpse.checkpoint import build_model, load_checkpoint, save_checkpoint
+from glimpse.checkpoint import build_model, save_checkpoint
 from glimpse.data import ImageSet, mnist_splits
 from glimpse.evaluate import error_rate
 from glimpse.losses import ram_loss
@@ -36,6 +36,7 @@ from train.common import (
     arg,
     config_dict,
     interrupted,
+    load_best,
     make_schedule,
     parse_args,
     restore,
@@ -203,8 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             save_checkpoint(out / "best.pt", "ram", model, epoch=epoch, val_error=val)
         save_checkpoint(last, "ram", model, **run_state(a, opt, sched, gen, epoch, best, wall))
 
-    best_ckpt = load_checkpoint(out / "best.pt", device)
-    best_model = build_model(best_ckpt).to(device)
+    best_ckpt, best_model = load_best(out, device)
     best_epoch = best_ckpt["epoch"] + 1
     results = {
         "dataset": a.dataset,
