@@ -3,11 +3,15 @@
 Read in this order: ``sensor`` (the retina) → ``cores`` (RNN, LSTM, GRU) → ``ram`` (the Recurrent
 Attention Model) → ``losses`` (its hybrid loss) → ``evaluate`` (named protocols). Around them:
 ``data`` and ``variants`` (MNIST and its translated and cluttered forms), ``checkpoint``,
-``render`` (GIFs) and ``cli`` (the ``glimpse`` command).
+``render`` (GIFs) and ``cli`` (the ``glimpse`` command). The painter: ``canvas`` (strokes and the
+differentiable canvas) → ``painter`` (encoder, core, stroke heads) → ``painting`` (any size, coarse
+to fine); ``fit`` (the per-image reference) and ``pictures`` (files, folders, CelebA).
 """
 
+from glimpse.canvas import paint, stroke_alpha
 from glimpse.cores import GRUCore, LSTMCore, RNNCore, make_core
 from glimpse.losses import RAMLoss, ram_loss
+from glimpse.painter import Painter, PainterConfig, PaintRollout
 from glimpse.ram import RAM, RAMConfig, Rollout
 from glimpse.sensor import retina
 
@@ -16,11 +20,16 @@ __all__ = [
     "RAM",
     "GRUCore",
     "LSTMCore",
+    "PaintRollout",
+    "Painter",
+    "PainterConfig",
     "RAMConfig",
     "RAMLoss",
     "RNNCore",
     "Rollout",
     "make_core",
+    "paint",
     "ram_loss",
     "retina",
+    "stroke_alpha",
 ]
