@@ -21,25 +21,19 @@ from pathlib import Path
 import torch
 
 from glimpse.checkpoint import load_model
+from glimpse.data import ImageSet
 from glimpse.fit import fit_strokes
 from glimpse.painter import mse_by_strokes, stroke_sequence
 from glimpse.painting import paint_pictures
 from glimpse.pictures import celeba_files, load_pictures
+from train.paint import evaluate
 
 COUNTS = (10, 30, 50, 100, 200)
 
 
-@torch.no_grad()
-def painter_mse(model, faces: torch.Tensor, counts, batch: int = 100) -> dict[int, float]:
-    cfg = model.cfg
-    counts = [c for c in counts if c <= cfg.strokes]
-    sums = dict.fromkeys(counts, 0.0)
-    for i in range(0, len(faces), batch):
-        x = faces[i : i + batch].float() / 255
-        s = stroke_sequence(model.rollout(x))
-        for c, e in mse_by_strokes(s, x, counts, cfg.mode, cfg.style, cfg.edge, cfg.background).items():
-            sums[c] += e.sum().item()
-    return {c: v / len(faces) for c, v in sums.items()}
+def painter_mse(model, faces: torch.Tensor, counts) -> dict[int, float]:
+    """The painter's error after each stroke count on uint8 faces (train.paint's evaluation)."""
+    return evaluate(model, ImageSet(faces, torch.zeros(len(faces), dtype=torch.long)), list(counts), "cpu")
 
 
 @torch.no_grad()

@@ -211,11 +211,11 @@ def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:
 
 def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, style: Style = "flat") -> Tensor:
     """Coverage of each stroke from separable Gaussian stamps. (N, 13) -> (N, H, W)"""
+    if strokes.shape[0] == 0:
+        return strokes.new_zeros(0, height, width)
     with torch.no_grad():  # group strokes by stamp count, rounded up to a power of two
         need = stamps_needed(strokes, height, width).clamp(4, 4096)
         groups = (2 ** torch.log2(need.float()).ceil()).long()
-    if strokes.shape[0] == 0:
-        return strokes.new_zeros(0, height, width)
     sizes = groups.unique().tolist()
     if len(sizes) == 1:
         return _stamp_group(strokes, sizes[0], height, width, edge, style)

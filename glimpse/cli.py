@@ -112,7 +112,7 @@ def paint_cmd(a: argparse.Namespace) -> Path:
 def paint_mnist(a: argparse.Namespace) -> Path:
     from glimpse.checkpoint import load_model
     from glimpse.data import load_mnist
-    from glimpse.painting import paint_picture
+    from glimpse.painting import paint_pictures
     from glimpse.render import paint_frames, tile_grid, write_gif
 
     out = Path(a.out)
@@ -124,11 +124,11 @@ def paint_mnist(a: argparse.Namespace) -> Path:
     test = load_mnist(a.data_root, train=False)
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(a.seed))[: a.digits]
     images = test.float_images(idx).expand(-1, cfg.channels, -1, -1)
-    per_digit = []
-    for x in images:
-        painting = paint_picture(model, x, cfg.strokes)
-        frames = paint_frames(x, painting.steps, cfg.mode, cfg.style, cfg.background, scale=4, outline=a.outline)
-        per_digit.append(frames)
+    painting = paint_pictures(model, images, cfg.strokes)  # all digits in one batch
+    per_digit = [
+        paint_frames(x, [s[i] for s in painting.steps], cfg.mode, cfg.style, cfg.background, 4, a.outline)
+        for i, x in enumerate(images)
+    ]
     from PIL import Image
 
     steps = min(len(f) for f in per_digit)

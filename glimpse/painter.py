@@ -2,12 +2,13 @@
 
 Each step a small CNN encodes the target, the canvas so far, their difference, the step number
 and two coordinate planes; a recurrent core (the library's RNN, LSTM or GRU) carries what it has
-painted; a linear head emits k strokes of 13 numbers, which :func:`glimpse.canvas.paint` lays on
-the canvas. The canvas is differentiable, so the whole episode trains by backprop through time on
-the pixel loss (:func:`paint_loss`).
+painted; a stroke head emits k strokes of 13 numbers (by default at the peaks of the remaining
+error, looked at through the retina), which :func:`glimpse.canvas.paint` lays on the canvas. The
+canvas is differentiable, so the whole episode trains by backprop through time on the pixel loss
+(:func:`paint_loss`).
 
 The encoder always sees the target at ``cfg.size``; strokes are resolution-free, so the same
-strokes can be rendered on a larger canvas (see :func:`paint_image`).
+strokes can be rendered on a larger canvas (see :func:`glimpse.painting.paint_pictures`).
 """
 
 from __future__ import annotations

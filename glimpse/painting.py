@@ -13,7 +13,6 @@ import math
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from glimpse.canvas import blank, paint
@@ -106,9 +105,3 @@ def _tiles(images: Tensor, grid: int) -> Tensor:
     b, c, h, w = images.shape
     t = images.reshape(b, c, grid, h // grid, grid, w // grid).permute(0, 2, 4, 1, 3, 5)
     return t.reshape(b * grid * grid, c, h // grid, w // grid)
-
-
-def resize_square(image: Tensor, size: int) -> Tensor:
-    """(C, H, W) float -> (C, S, S), area-averaged when shrinking."""
-    mode = "area" if min(image.shape[-2:]) >= size else "bilinear"
-    return F.interpolate(image[None], size=(size, size), mode=mode)[0].clamp(0, 1)
