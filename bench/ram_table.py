@@ -20,7 +20,12 @@ def describe(args: dict) -> str:
         if args.get("loc_std_final") is not None and not args.get("learn_std"):
             std = f"σ {args['loc_std']} → {args['loc_std_final']}"
         what = f"RAM, {args['core'].upper()} core, {std}"
-    return f"{what}, shift ±{args.get('augment_shift', 0)} px"
+    extra = ""
+    if args.get("reward", "correct") != "correct":
+        extra += f", reward {args['reward']}"
+    if args.get("batch_size", 128) != 128 or args.get("lr", 1e-3) != 1e-3:
+        extra += f", batch {args['batch_size']}, lr {args['lr']:g}"
+    return f"{what}, shift ±{args.get('augment_shift', 0)} px{extra}"
 
 
 def row(path: Path) -> str:

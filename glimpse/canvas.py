@@ -29,6 +29,7 @@ canvas ← canvas (1 - α) + α colour (greyscale canvases take the colour's lum
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal
 
 import torch
@@ -177,16 +178,10 @@ def _stamp_group(strokes: Tensor, n: int, height: int, width: int, edge: float, 
     q = torch.stack([w, w * sigma, w * r, w * opacity], dim=2)  # (N, n, 4)
     right = (q[..., None] * gx[:, :, None, :]).flatten(2)  # (N, n, 4W)
     fields = torch.bmm(gy.transpose(1, 2), right).view(-1, height, 4, width)  # (N, H, 4, W)
-    density = fields[:, :, 0]
-    inside = density > 1e-30
-    safe = torch.where(inside, density, torch.ones_like(density))
-    # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
-    # float32 where 1/safe² would overflow
-    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
-    u = (-2 * safe.log()).clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
-    dist = u * sig_loc
-    alpha = torch.where(inside, op_loc * torch.sigmoid((r_loc - dist) / edge), torch.zeros_like(density))
+    alpha = _FusedTube.apply(fields, edge) if _use_compiled(fields) else tube_coverage(fields, edge)
     if style == "oil":
+        density = fields[:, :, 0]
+        safe = torch.where(density > 1e-30, density, torch.ones_like(density))
         normal = torch.stack([-tangent[..., 1], tangent[..., 0]], -1)
         normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, n, 2)
         ox = (_pixel_centres(width, strokes) - pts[..., 0:1]) * gx  # (N, n, W)
@@ -195,6 +190,86 @@ def _stamp_group(strokes: Tensor, n: int, height: int, width: int, edge: float, 
         across = across + torch.bmm(oy.transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
         alpha = alpha * _bristles(across / safe, strokes)
     return alpha
+
+
+def tube_coverage(fields: Tensor, edge: float) -> Tensor:
+    """Coverage from the four stamp fields (density D and the D-weighted σ, radius, opacity).
+
+    The field of a straight tube of Gaussians is D = exp(-d²/2σ²), so d = σ sqrt(-2 ln D); then
+    α = opacity * sigmoid((r - d) / edge), with σ, r and opacity the field-weighted local values.
+
+    fields: (N, H, 4, W)  ->  α (N, H, W)
+    """
+    density = fields[:, :, 0]
+    inside = density > 1e-30
+    safe = torch.where(inside, density, torch.ones_like(density))
+    # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
+    # float32 where 1/safe² would overflow
+    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
+    u = (-2 * safe.log()).clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
+    dist = u * sig_loc
+    return torch.where(inside, op_loc * torch.sigmoid((r_loc - dist) / edge), torch.zeros_like(density))
+
+
+def tube_coverage_grad(fields: Tensor, grad_alpha: Tensor, edge: float) -> Tensor:
+    """The gradient of :func:`tube_coverage` with respect to its fields, written out.
+
+    With D, s = F₁/D, r = F₂/D, o = F₃/D, u = sqrt(-2 ln D), d = u s, σ = sigmoid((r - d)/edge),
+    α = o σ and g = α (1 - σ) / edge:
+        ∂α/∂F₀ = (-α + g (d - r + s/u)) / D,   ∂α/∂F₁ = -g u / D,   ∂α/∂F₂ = g / D,   ∂α/∂F₃ = σ / D.
+
+    fields: (N, H, 4, W);  grad_alpha: (N, H, W)  ->  (N, H, 4, W)
+    """
+    density = fields[:, :, 0]
+    inside = density > 1e-30
+    safe = torch.where(inside, density, torch.ones_like(density))
+    scaled = torch.where(inside, grad_alpha / safe, torch.zeros_like(density))  # grad / D
+    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
+    log_term = -2 * safe.log()
+    u = log_term.clamp_min(0).add(1e-8).sqrt()
+    dist = u * sig_loc
+    sig = torch.sigmoid((r_loc - dist) / edge)
+    alpha = op_loc * sig
+    g = alpha * (1 - sig) / edge * scaled
+    du = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(density))
+    return torch.stack([-alpha * scaled + g * (dist - r_loc + du), -g * u, g, sig * scaled], dim=2)
+
+
+# torch.compile fuses each of the two functions above into one loop over the pixels, which
+# saves most of their memory traffic (4-6x faster on a CPU at 128²). Off by default: the
+# first call compiles for tens of seconds. Turn on with compile_canvas() or GLIMPSE_COMPILE=1.
+_COMPILED: dict[str, object] = {"on": os.environ.get("GLIMPSE_COMPILE", "0") not in ("", "0")}
+
+
+def compile_canvas(enabled: bool = True) -> None:
+    """Render the fast mode's per-pixel maths with torch.compile'd kernels (or stop doing so)."""
+    _COMPILED["on"] = bool(enabled)
+
+
+def _use_compiled(fields: Tensor) -> bool:
+    return bool(_COMPILED["on"]) and not torch.compiler.is_compiling() and fields.dtype != torch.float64
+
+
+def _compiled(name: str):
+    if name not in _COMPILED:
+        fn = tube_coverage if name == "forward" else tube_coverage_grad
+        _COMPILED[name] = torch.compile(fn, dynamic=True)
+    return _COMPILED[name]
+
+
+class _FusedTube(torch.autograd.Function):
+    """tube_coverage with compiled forward and backward kernels; saves only the fields."""
+
+    @staticmethod
+    def forward(ctx, fields: Tensor, edge: float) -> Tensor:
+        ctx.save_for_backward(fields)
+        ctx.edge = edge
+        return _compiled("forward")(fields, edge)
+
+    @staticmethod
+    def backward(ctx, grad_alpha: Tensor):
+        (fields,) = ctx.saved_tensors
+        return _compiled("backward")(fields, grad_alpha.contiguous(), ctx.edge), None
 
 
 def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:

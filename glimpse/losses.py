@@ -2,6 +2,7 @@
 the location policy, squared error for the baseline.
 
     R        = 1[argmax p(y | x) = y]                        reward, given once after step T
+               (``reward="prob"``: p(y | x); ``"log_prob"``: log p(y | x), Ba et al. 2015)
     L_class  = −log p(y | x)
     L_policy = −Σ_t log π(l_t | h_{t−1}) · (R − b_t)          b_t detached: the advantage
     L_base   = Σ_t (b_t − R)² / T                              does not train the policy
@@ -14,7 +15,8 @@ The rollout detaches each sampled l_t before it is fed back and before log π is
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import math
+from typing import Literal, NamedTuple
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,16 +29,34 @@ class RAMLoss(NamedTuple):
     classification: Tensor  # scalar
     policy: Tensor  # scalar, the REINFORCE surrogate (unweighted)
     baseline: Tensor  # scalar
-    reward: Tensor  # (B,) 0/1 reward of each rollout
+    reward: Tensor  # (B,) reward of each rollout
+    correct: Tensor  # (B,) 1 where the final prediction is right, else 0
 
 
-def ram_loss(rollout: Rollout, labels: Tensor, reinforce_weight: float = 1.0) -> RAMLoss:
-    """The hybrid loss of a rollout taken with ``policy="sample"``.  labels: (B,) long"""
+Reward = Literal["correct", "prob", "log_prob"]
+REWARDS: tuple[str, ...] = ("correct", "prob", "log_prob")
+
+
+def ram_loss(rollout: Rollout, labels: Tensor, reinforce_weight: float = 1.0, reward: Reward = "correct") -> RAMLoss:
+    """The hybrid loss of a rollout taken with ``policy="sample"``.  labels: (B,) long
+
+    ``reward``: "correct" is the paper's 0/1 reward; "prob" rewards p(y | x) in [0, 1], which keeps
+    a learning signal once nearly every rollout is right; "log_prob" rewards log p(y | x) (the
+    variational reward of Ba, Mnih and Kavukcuoglu 2015), floored at log 1e-3."""
+    if reward not in REWARDS:
+        raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
     logits = rollout.logits[-1]  # (B, classes)
     classification = F.cross_entropy(logits, labels)
-    reward = (logits.detach().argmax(-1) == labels).to(logits.dtype)  # (B,)
-    advantage = reward.unsqueeze(0) - rollout.baselines.detach()  # (T, B)
+    log_p = logits.detach().log_softmax(-1).gather(1, labels[:, None]).squeeze(1)  # (B,)
+    correct = (logits.detach().argmax(-1) == labels).to(logits.dtype)  # (B,)
+    if reward == "correct":
+        reward_t = correct
+    elif reward == "prob":
+        reward_t = log_p.exp()
+    else:
+        reward_t = log_p.clamp_min(math.log(1e-3))
+    advantage = reward_t.unsqueeze(0) - rollout.baselines.detach()  # (T, B)
     policy = -(rollout.log_probs * advantage).sum(0).mean()
-    baseline = F.mse_loss(rollout.baselines, reward.unsqueeze(0).expand_as(rollout.baselines))
+    baseline = F.mse_loss(rollout.baselines, reward_t.unsqueeze(0).expand_as(rollout.baselines))
     total = classification + reinforce_weight * policy + baseline
-    return RAMLoss(total, classification, policy, baseline, reward)
+    return RAMLoss(total, classification, policy, baseline, reward_t, correct)

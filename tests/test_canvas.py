@@ -10,11 +10,14 @@ from glimpse.canvas import (
     bezier,
     blank,
     check_strokes,
+    compile_canvas,
     composite,
     paint,
     radius_px,
     stroke_alpha,
     stroke_colour,
+    tube_coverage,
+    tube_coverage_grad,
 )
 
 
@@ -176,3 +179,37 @@ def test_float32_gradients_are_finite_and_match_float64(mode):
         grads.append(g.double())
     assert torch.isfinite(grads[0]).all()
     assert torch.allclose(grads[0], grads[1], atol=1e-4, rtol=1e-2)  # crisp: nearest-segment ties
+
+
+def test_written_out_tube_gradient_matches_autograd():
+    # the compiled fast path backpropagates through tube_coverage_grad instead of autograd
+    torch.manual_seed(6)
+    fields = torch.rand(3, 9, 4, 11, dtype=torch.float64) * torch.tensor([1.0, 2.0, 3.0, 1.0]).view(1, 1, 4, 1)
+    fields[:, :, 0] = torch.rand(3, 9, 11, dtype=torch.float64).pow(6)  # densities from ~1e-6 to 1
+    fields[0, 0, 0, :3] = 0.0  # no stamp reaches these pixels
+    fields[0, 1, 0, :3] = 1.5  # overlapping stamps: D > 1, clamped distance
+    fields.requires_grad_(True)
+    grad_alpha = torch.rand(3, 9, 11, dtype=torch.float64)
+    (expected,) = torch.autograd.grad((tube_coverage(fields, 0.5) * grad_alpha).sum(), fields)
+    written = tube_coverage_grad(fields.detach(), grad_alpha, 0.5)
+    assert torch.allclose(written, expected, rtol=1e-9, atol=1e-12)
+    assert (written[0, 0, :, :3] == 0).all()
+
+
+def test_compiled_canvas_matches_eager():
+    pytest.importorskip("torch._inductor")
+    torch.manual_seed(7)
+    s = torch.rand(2, 12, 13)
+    target = torch.rand(2, 3, 24, 20)
+    results = []
+    try:
+        for on in (False, True):
+            compile_canvas(on)
+            x = s.clone().requires_grad_(True)
+            loss = (paint(blank(2, 3, 24, 20), x) - target).pow(2).mean()
+            (g,) = torch.autograd.grad(loss, x)
+            results.append((loss.detach(), g))
+    finally:
+        compile_canvas(False)
+    assert torch.allclose(results[0][0], results[1][0], rtol=1e-5)
+    assert torch.allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)

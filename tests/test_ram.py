@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -97,6 +98,21 @@ def test_advantage_uses_detached_baseline_and_reward_is_correctness():
     torch.testing.assert_close(loss.policy, -(r.log_probs * advantage).sum(0).mean())
     torch.testing.assert_close(loss.classification, F.cross_entropy(r.logits[-1], y))
     torch.testing.assert_close(loss.total, loss.classification + 0.5 * loss.policy + loss.baseline)
+
+
+def test_graded_rewards_are_the_probability_of_the_label():
+    cfg = small()
+    model = RAM(cfg)
+    x, y = batch(cfg, 32)
+    r = model.rollout(x, "sample")
+    p_label = r.logits[-1].softmax(-1).gather(1, y[:, None]).squeeze(1).detach()
+    prob, log_prob = ram_loss(r, y, reward="prob"), ram_loss(r, y, reward="log_prob")
+    torch.testing.assert_close(prob.reward, p_label)
+    torch.testing.assert_close(log_prob.reward, p_label.log().clamp_min(math.log(1e-3)))
+    assert torch.equal(prob.correct, (r.logits[-1].argmax(-1) == y).float())
+    torch.testing.assert_close(prob.policy, -(r.log_probs * (prob.reward - r.baselines.detach())).sum(0).mean())
+    with pytest.raises(ValueError, match="reward"):
+        ram_loss(r, y, reward="accuracy")
 
 
 def test_log_prob_is_the_gaussian_density():

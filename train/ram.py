@@ -66,6 +66,9 @@ class Args(RunArgs):
     learn_std: bool = arg(False, "learn σ by REINFORCE (on MNIST it collapses; see the README)")
     reinforce_core: bool = arg(False, "let REINFORCE also train the core and glimpse network")
     reinforce_weight: float = arg(1.0, "weight λ of the REINFORCE term")
+    reward: Literal["correct", "prob", "log_prob"] = arg(
+        "correct", "REINFORCE reward: 0/1 correctness (the paper), p(y|x), or log p(y|x)"
+    )
     random_glimpses: bool = arg(False, "the control: uniformly random locations, no policy")
     augment_shift: int = arg(1, "random shift of training digits by up to this many pixels")
     val_size: int = arg(5000, "training digits held out for model selection")
@@ -100,7 +103,7 @@ def train_epoch(model: RAM, opt, sched, batches, a: Args, gen: torch.Generator, 
         if variant is not None:
             x = variant(x, gen)
         x = shift(x, a.augment_shift, gen)
-        losses = ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight)
+        losses = ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight, a.reward)
         opt.zero_grad(set_to_none=True)
         losses.total.backward()
         opt.step()
@@ -109,7 +112,7 @@ def train_epoch(model: RAM, opt, sched, batches, a: Args, gen: torch.Generator, 
             frac = sched.get_last_lr()[0] / a.lr
             model.policy.set_std(a.loc_std_final + (a.loc_std - a.loc_std_final) * frac)
         step = torch.stack(
-            [losses.total, losses.classification, losses.policy, losses.baseline, losses.reward.mean()]
+            [losses.total, losses.classification, losses.policy, losses.baseline, losses.correct.mean()]
         ).detach()
         sums = step if sums is None else sums + step  # stays on the device: no sync per step
         n += 1
