@@ -28,8 +28,10 @@ def describe(args: dict) -> str:
     return f"{what}, shift ±{args.get('augment_shift', 0)} px{extra}"
 
 
-def row(path: Path) -> str:
+def row(path: Path) -> str | None:
     r = json.loads(path.read_text())
+    if r.get("dataset") != "mnist" or "stochastic" not in r.get("test", {}):
+        return None  # not a RAM run (e.g. a painter's results.json)
     a = r["args"]
     shown = [p for p in PROTOCOLS if not (a.get("random_glimpses") and p == "mean")]  # no policy mean
     cells = [f"{r['test'][p]:.2%}" if p in r["test"] and p in shown else "—" for p in PROTOCOLS]
@@ -44,8 +46,9 @@ def main() -> None:
     a = p.parse_args()
     print("| run | model | epochs (best) | training time | stochastic | mean | average10 | random locations |")
     print("|---|---|---|---|---|---|---|---|")
-    for path in a.results:
-        print(row(path))
+    for line in map(row, a.results):
+        if line is not None:
+            print(line)
 
 
 if __name__ == "__main__":
