@@ -19,7 +19,9 @@ Two rasterisers share that geometry and return each stroke's coverage α (N, H, 
   stay continuous. Gaussians are separable, so a stroke's stamp field is one small matrix product
   Gyᵀ diag(w) Gx (DRAW's write); the field of a straight tube is exp(-d²/2σ²), which gives d back,
   and the same edge as ``crisp``. Strokes are grouped by how many stamps they need, so a batch of
-  mostly broad strokes is not billed for its thinnest one.
+  mostly broad strokes is not billed for its thinnest one. The per-pixel step from the stamp fields
+  to α is a pure function with its gradient written out (:func:`tube_coverage`,
+  :func:`tube_coverage_grad`); :func:`compile_canvas` runs both as torch.compile'd kernels.
 
 The ``oil`` style streaks α along the stroke, like the bristles of a dry brush, and stays
 differentiable. :func:`paint` composites strokes one after another:
@@ -28,6 +30,7 @@ canvas ← canvas (1 - α) + α colour (greyscale canvases take the colour's lum
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Literal
@@ -236,25 +239,25 @@ def tube_coverage_grad(fields: Tensor, grad_alpha: Tensor, edge: float) -> Tenso
 
 
 # torch.compile fuses each of the two functions above into one loop over the pixels, which
-# saves most of their memory traffic (4-6x faster on a CPU at 128²). Off by default: the
-# first call compiles for tens of seconds. Turn on with compile_canvas() or GLIMPSE_COMPILE=1.
-_COMPILED: dict[str, object] = {"on": os.environ.get("GLIMPSE_COMPILE", "0") not in ("", "0")}
+# saves most of their memory traffic (about 2x the strokes per second forward + backward on a
+# CPU at 128²; bench/README.md). Off by default: the first call compiles for 10-40 s.
+# Turn on with compile_canvas() or GLIMPSE_COMPILE=1.
+_compile = os.environ.get("GLIMPSE_COMPILE", "0") not in ("", "0")
 
 
 def compile_canvas(enabled: bool = True) -> None:
     """Render the fast mode's per-pixel maths with torch.compile'd kernels (or stop doing so)."""
-    _COMPILED["on"] = bool(enabled)
+    global _compile
+    _compile = bool(enabled)
 
 
 def _use_compiled(fields: Tensor) -> bool:
-    return bool(_COMPILED["on"]) and not torch.compiler.is_compiling() and fields.dtype != torch.float64
+    return _compile and fields.dtype != torch.float64 and not torch.compiler.is_compiling()
 
 
-def _compiled(name: str):
-    if name not in _COMPILED:
-        fn = tube_coverage if name == "forward" else tube_coverage_grad
-        _COMPILED[name] = torch.compile(fn, dynamic=True)
-    return _COMPILED[name]
+@functools.cache
+def _compiled(backward: bool):
+    return torch.compile(tube_coverage_grad if backward else tube_coverage, dynamic=True)
 
 
 class _FusedTube(torch.autograd.Function):
@@ -264,12 +267,12 @@ class _FusedTube(torch.autograd.Function):
     def forward(ctx, fields: Tensor, edge: float) -> Tensor:
         ctx.save_for_backward(fields)
         ctx.edge = edge
-        return _compiled("forward")(fields, edge)
+        return _compiled(False)(fields, edge)
 
     @staticmethod
     def backward(ctx, grad_alpha: Tensor):
         (fields,) = ctx.saved_tensors
-        return _compiled("backward")(fields, grad_alpha.contiguous(), ctx.edge), None
+        return _compiled(True)(fields, grad_alpha.contiguous(), ctx.edge), None
 
 
 def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:
