@@ -70,11 +70,11 @@ def compiled_canvas(style: str, size: int):
     """The fast canvas with compiled kernels (switched on only while it renders)."""
 
     def render(s: torch.Tensor) -> torch.Tensor:
-        compile_canvas(True)
+        before = compile_canvas(True)
         try:
             return stroke_alpha(s, size, size, "fast", style)
         finally:
-            compile_canvas(False)
+            compile_canvas(before)
 
     return render
 

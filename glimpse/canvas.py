@@ -245,10 +245,12 @@ def tube_coverage_grad(fields: Tensor, grad_alpha: Tensor, edge: float) -> Tenso
 _compile = os.environ.get("GLIMPSE_COMPILE", "0") not in ("", "0")
 
 
-def compile_canvas(enabled: bool = True) -> None:
-    """Render the fast mode's per-pixel maths with torch.compile'd kernels (or stop doing so)."""
+def compile_canvas(enabled: bool = True) -> bool:
+    """Render the fast mode's per-pixel maths with torch.compile'd kernels (or stop doing so).
+    Returns the previous setting, so that a caller can restore it."""
     global _compile
-    _compile = bool(enabled)
+    previous, _compile = _compile, bool(enabled)
+    return previous
 
 
 def _use_compiled(fields: Tensor) -> bool:

@@ -202,6 +202,7 @@ def test_compiled_canvas_matches_eager():
     s = torch.rand(2, 12, 13)
     target = torch.rand(2, 3, 24, 20)
     results = []
+    before = compile_canvas(False)
     try:
         for on in (False, True):
             compile_canvas(on)
@@ -210,6 +211,6 @@ def test_compiled_canvas_matches_eager():
             (g,) = torch.autograd.grad(loss, x)
             results.append((loss.detach(), g))
     finally:
-        compile_canvas(False)
+        compile_canvas(before)
     assert torch.allclose(results[0][0], results[1][0], rtol=1e-5)
     assert torch.allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)
