@@ -195,6 +195,24 @@ def _stamp_group(strokes: Tensor, n: int, height: int, width: int, edge: float, 
     return alpha
 
 
+def _tube_terms(fields: Tensor, edge: float) -> tuple[Tensor, ...]:
+    """The per-pixel quantities shared by :func:`tube_coverage` and its gradient.
+
+    fields: (N, H, 4, W)  ->  inside, D (1 outside), s, r, o, -2 ln D, u, d, sigmoid((r - d)/edge), each (N, H, W)
+    """
+    density = fields[:, :, 0]
+    inside = density > 1e-30
+    safe = torch.where(inside, density, torch.ones_like(density))
+    # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
+    # float32 where 1/safe² would overflow
+    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
+    log_term = -2 * safe.log()
+    u = log_term.clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
+    dist = u * sig_loc
+    sig = torch.sigmoid((r_loc - dist) / edge)
+    return inside, safe, sig_loc, r_loc, op_loc, log_term, u, dist, sig
+
+
 def tube_coverage(fields: Tensor, edge: float) -> Tensor:
     """Coverage from the four stamp fields (density D and the D-weighted σ, radius, opacity).
 
@@ -203,15 +221,8 @@ def tube_coverage(fields: Tensor, edge: float) -> Tensor:
 
     fields: (N, H, 4, W)  ->  α (N, H, W)
     """
-    density = fields[:, :, 0]
-    inside = density > 1e-30
-    safe = torch.where(inside, density, torch.ones_like(density))
-    # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
-    # float32 where 1/safe² would overflow
-    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
-    u = (-2 * safe.log()).clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
-    dist = u * sig_loc
-    return torch.where(inside, op_loc * torch.sigmoid((r_loc - dist) / edge), torch.zeros_like(density))
+    inside, _, _, _, op_loc, _, _, _, sig = _tube_terms(fields, edge)
+    return torch.where(inside, op_loc * sig, torch.zeros_like(sig))
 
 
 def tube_coverage_grad(fields: Tensor, grad_alpha: Tensor, edge: float) -> Tensor:
@@ -223,18 +234,11 @@ def tube_coverage_grad(fields: Tensor, grad_alpha: Tensor, edge: float) -> Tenso
 
     fields: (N, H, 4, W);  grad_alpha: (N, H, W)  ->  (N, H, 4, W)
     """
-    density = fields[:, :, 0]
-    inside = density > 1e-30
-    safe = torch.where(inside, density, torch.ones_like(density))
-    scaled = torch.where(inside, grad_alpha / safe, torch.zeros_like(density))  # grad / D
-    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
-    log_term = -2 * safe.log()
-    u = log_term.clamp_min(0).add(1e-8).sqrt()
-    dist = u * sig_loc
-    sig = torch.sigmoid((r_loc - dist) / edge)
+    inside, safe, sig_loc, r_loc, op_loc, log_term, u, dist, sig = _tube_terms(fields, edge)
+    scaled = torch.where(inside, grad_alpha / safe, torch.zeros_like(safe))  # grad / D
     alpha = op_loc * sig
     g = alpha * (1 - sig) / edge * scaled
-    du = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(density))
+    du = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(safe))
     return torch.stack([-alpha * scaled + g * (dist - r_loc + du), -g * u, g, sig * scaled], dim=2)
 
 

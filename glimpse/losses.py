@@ -16,6 +16,7 @@ The rollout detaches each sampled l_t before it is fed back and before log π is
 from __future__ import annotations
 
 import math
+import typing
 from typing import Literal, NamedTuple
 
 import torch.nn.functional as F
@@ -34,7 +35,7 @@ class RAMLoss(NamedTuple):
 
 
 Reward = Literal["correct", "prob", "log_prob"]
-REWARDS: tuple[str, ...] = ("correct", "prob", "log_prob")
+REWARDS: tuple[str, ...] = typing.get_args(Reward)
 
 
 def ram_loss(rollout: Rollout, labels: Tensor, reinforce_weight: float = 1.0, reward: Reward = "correct") -> RAMLoss:
