@@ -19,12 +19,16 @@ def describe(args: dict) -> str:
         std = "learned σ" if args.get("learn_std") else f"σ = {args['loc_std']}"
         if args.get("loc_std_final") is not None and not args.get("learn_std"):
             std = f"σ {args['loc_std']} → {args['loc_std_final']}"
+            if args.get("anneal_from", 0.0) > 0:
+                std += f" after {args['anneal_from']:.0%} of training"
         what = f"RAM, {args['core'].upper()} core, {std}"
     extra = ""
     if args.get("reward", "correct") != "correct":
         extra += f", reward {args['reward']}"
     if args.get("batch_size", 128) != 128 or args.get("lr", 1e-3) != 1e-3:
         extra += f", batch {args['batch_size']}, lr {args['lr']:g}"
+    if args.get("compile"):
+        extra += ", compiled"
     return f"{what}, shift ±{args.get('augment_shift', 0)} px{extra}"
 
 

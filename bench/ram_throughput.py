@@ -2,6 +2,7 @@
 
     python -m bench.ram_throughput                       # paper's RNN core and the LSTM core
     python -m bench.ram_throughput --batch 256 --cores rnn --steps 100
+    python -m bench.ram_throughput --compile              # rollout + loss as one compiled graph
 
 Times whole optimisation steps on synthetic 28×28 inputs (data loading is an in-memory index and
 is measured separately by the training script's own epoch times). Reports the median of
@@ -16,20 +17,25 @@ import time
 
 import torch
 
-from glimpse.losses import ram_loss
+from glimpse.losses import RAMLoss, ram_loss
 from glimpse.ram import RAM, RAMConfig
 
 
-def images_per_second(cfg: RAMConfig, batch: int, steps: int, repeats: int, device: str) -> float:
+def images_per_second(cfg: RAMConfig, batch: int, steps: int, repeats: int, device: str, compile: bool) -> float:
     torch.manual_seed(0)
     model = RAM(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     x = torch.rand(batch, cfg.channels, cfg.height, cfg.width, device=device)
     y = torch.randint(0, cfg.classes, (batch,), device=device)
 
+    def hybrid_loss(x: torch.Tensor, y: torch.Tensor) -> RAMLoss:
+        return ram_loss(model.rollout(x, "sample"), y)
+
+    loss_fn = torch.compile(hybrid_loss) if compile else hybrid_loss
+
     def run(n: int) -> None:
         for _ in range(n):
-            loss = ram_loss(model.rollout(x, "sample"), y)
+            loss = loss_fn(x, y)
             opt.zero_grad(set_to_none=True)
             loss.total.backward()
             opt.step()
@@ -53,14 +59,17 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--compile", action="store_true", help="torch.compile the rollout and loss (as train.ram --compile)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
+    torch.set_flush_denormal(True)  # as the training scripts do
+    mode = "compiled" if a.compile else "eager"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}, {mode}")
     print("| core | batch | images/s |\n|---|---|---|")
     for core in a.cores:
         for batch in a.batch:
-            rate = images_per_second(RAMConfig(core=core), batch, a.steps, a.repeats, a.device)
+            rate = images_per_second(RAMConfig(core=core), batch, a.steps, a.repeats, a.device, a.compile)
             print(f"| {core} | {batch} | {rate:,.0f} |", flush=True)
 
 

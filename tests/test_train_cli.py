@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import subprocess
 import sys
 
@@ -97,3 +99,40 @@ def test_gif_command_names_a_bad_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert glimpse_main(["ram-gif", "--checkpoint", str(bad), "--out", str(tmp_path / "x.gif")]) == 2
     assert "truncated or not a glimpse checkpoint" in capsys.readouterr().err
+
+
+def test_compiled_loss_matches_eager(monkeypatch):
+    """--compile runs the same rollout and loss: equal losses and gradients for the same draws."""
+    import torch._inductor.config as inductor
+
+    from glimpse.ram import RAM, RAMConfig
+
+    monkeypatch.setattr(inductor, "fallback_random", True)  # compiled randn draws eager's numbers
+    torch.manual_seed(0)
+    model = RAM(RAMConfig(hidden=32, what_size=16, where_size=16, glimpse_out=32, glimpses=3))
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    results = []
+    for compiled in (False, True):
+        loss_fn = train_ram.loss_function(model, train_ram.Args(compile=compiled, reward="log_prob"))
+        torch.manual_seed(1)
+        losses = loss_fn(x, y)
+        model.zero_grad()
+        losses.total.backward()
+        results.append((losses, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (eager, eager_grads), (comp, comp_grads) = results
+    for a, b in zip(eager, comp, strict=True):
+        torch.testing.assert_close(a, b)
+    assert len(eager_grads) == len(comp_grads) > 0
+    for a, b in zip(eager_grads, comp_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_sigma_anneal_holds_then_falls_to_its_final_value():
+    std = train_ram.annealed_std
+    assert std(0.0, 0.1, 0.02, 0.8) == std(0.8, 0.1, 0.02, 0.8) == pytest.approx(0.1)
+    assert std(1.0, 0.1, 0.02, 0.8) == pytest.approx(0.02)
+    assert std(0.9, 0.1, 0.02, 0.8) == pytest.approx(0.06)  # halfway through the fall
+    falling = [std(p / 100, 0.1, 0.02, 0.5) for p in range(101)]
+    assert all(a >= b for a, b in itertools.pairwise(falling))
+    for p in (0.0, 0.25, 0.7):  # from the start it is the cosine learning-rate factor
+        assert std(p, 1.0, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi * p)))

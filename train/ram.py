@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from glimpse.checkpoint import build_model, save_checkpoint
 from glimpse.data import ImageSet, mnist_splits
 from glimpse.evaluate import error_rate
-from glimpse.losses import ram_loss
+from glimpse.losses import RAMLoss, ram_loss
 from glimpse.ram import RAM, RAMConfig
 from glimpse.variants import shift
 from train.common import (
@@ -62,7 +65,8 @@ class Args(RunArgs):
     glimpse_out: int = arg(256, "width of the glimpse feature g_t")
     combine: Literal["sum", "product"] = arg("sum", "g_t from h_g and h_l: RAM's sum or DRAM's product")
     loc_std: float = arg(0.1, "location policy σ in location units (×14 px on 28×28: 0.1 is 1.4 px)")
-    loc_std_final: float | None = arg(None, "anneal σ to this with the learning rate (default: keep σ fixed)")
+    loc_std_final: float | None = arg(None, "anneal σ to this by the end of training (default: keep σ fixed)")
+    anneal_from: float = arg(0.0, "fraction of training after which σ starts its cosine fall to --loc-std-final")
     learn_std: bool = arg(False, "learn σ by REINFORCE (on MNIST it collapses; see the README)")
     reinforce_core: bool = arg(False, "let REINFORCE also train the core and glimpse network")
     reinforce_weight: float = arg(1.0, "weight λ of the REINFORCE term")
@@ -75,6 +79,7 @@ class Args(RunArgs):
     train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
     eval_rollouts: int = arg(10, "M for the averaged protocol")
+    compile: bool = arg(False, "run the rollout and loss as one torch.compile'd graph (~1.3x faster on CPU)")
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "glimpses", "glimpse_size", "scales", "hidden", "val_size"):
@@ -84,6 +89,8 @@ class Args(RunArgs):
             raise SystemExit(f"--lr and --loc-std must be > 0, got {self.lr} and {self.loc_std}")
         if self.loc_std_final is not None and (self.learn_std or not 0 < self.loc_std_final <= self.loc_std):
             raise SystemExit("--loc-std-final must lie in (0, --loc-std] and cannot be combined with --learn-std")
+        if not 0 <= self.anneal_from < 1:
+            raise SystemExit(f"--anneal-from must lie in [0, 1), got {self.anneal_from}")
 
 
 def model_config(a: Args, height: int, width: int) -> RAMConfig:
@@ -92,10 +99,28 @@ def model_config(a: Args, height: int, width: int) -> RAMConfig:
     return RAMConfig(height=height, width=width, **shared)
 
 
+def annealed_std(progress: float, start: float, final: float, anneal_from: float = 0.0) -> float:
+    """σ at ``progress`` in [0, 1] of training: ``start`` until ``anneal_from``, then a cosine fall
+    to ``final`` at the end (with ``anneal_from=0`` it follows the cosine learning-rate factor)."""
+    t = min(max((progress - anneal_from) / (1.0 - anneal_from), 0.0), 1.0)
+    return final + (start - final) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 STATS = ("loss", "classification", "policy", "baseline", "accuracy")
 
 
-def train_epoch(model: RAM, opt, sched, batches, a: Args, gen: torch.Generator, variant, bar) -> dict[str, float]:
+def loss_function(model: RAM, a: Args) -> Callable[[Tensor, Tensor], RAMLoss]:
+    """images, labels -> the hybrid loss of one sampled rollout; compiled with ``--compile``."""
+
+    def loss(x: Tensor, y: Tensor) -> RAMLoss:
+        return ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight, a.reward)
+
+    return torch.compile(loss) if a.compile else loss
+
+
+def train_epoch(
+    model: RAM, loss_fn, opt, sched, batches, a: Args, gen: torch.Generator, variant, bar, total_steps: int
+) -> dict[str, float]:
     """One pass over the training batches; returns mean loss terms and training accuracy."""
     model.train()
     sums, n = None, 0
@@ -103,14 +128,14 @@ def train_epoch(model: RAM, opt, sched, batches, a: Args, gen: torch.Generator, 
         if variant is not None:
             x = variant(x, gen)
         x = shift(x, a.augment_shift, gen)
-        losses = ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight, a.reward)
+        losses = loss_fn(x, y)
         opt.zero_grad(set_to_none=True)
         losses.total.backward()
         opt.step()
         sched.step()
-        if a.loc_std_final is not None:  # σ follows the learning-rate factor down to loc_std_final
-            frac = sched.get_last_lr()[0] / a.lr
-            model.policy.set_std(a.loc_std_final + (a.loc_std - a.loc_std_final) * frac)
+        if a.loc_std_final is not None:
+            progress = sched.last_epoch / total_steps  # optimisation steps taken so far
+            model.policy.set_std(annealed_std(progress, a.loc_std, a.loc_std_final, a.anneal_from))
         step = torch.stack(
             [losses.total, losses.classification, losses.policy, losses.baseline, losses.correct.mean()]
         ).detach()
@@ -152,11 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     fused = device.type in ("cpu", "cuda")
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, fused=fused)
     steps_per_epoch = len(splits.train) // a.batch_size
-    sched = make_schedule(opt, a.schedule, a.epochs * steps_per_epoch)
+    total_steps = a.epochs * steps_per_epoch
+    sched = make_schedule(opt, a.schedule, total_steps)
     start, best, wall = restore(ckpt, opt, sched, gen)
     if ckpt is not None:
         print(f"resuming {out} at epoch {start + 1}/{a.epochs} (best validation error {best:.4f})")
     log = MetricsLog(out / "metrics.jsonl")
+    loss_fn = loss_function(model, a)
     n_params = sum(p.numel() for p in model.parameters())
     print(
         f"{a.dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test; "
@@ -174,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stdout,
         )
         try:
-            stats = train_epoch(model, opt, sched, batches, a, gen, splits.variant, bar)
+            stats = train_epoch(model, loss_fn, opt, sched, batches, a, gen, splits.variant, bar, total_steps)
         except KeyboardInterrupt:
             bar.close()
             raise interrupted(epoch, a.out, "train.ram") from None
