@@ -31,7 +31,7 @@ def images_per_second(cfg: RAMConfig, batch: int, steps: int, repeats: int, devi
     def hybrid_loss(x: torch.Tensor, y: torch.Tensor) -> RAMLoss:
         return ram_loss(model.rollout(x, "sample"), y)
 
-    loss_fn = torch.compile(hybrid_loss) if compile else hybrid_loss
+    loss_fn = torch.compile(hybrid_loss, dynamic=False) if compile else hybrid_loss
 
     def run(n: int) -> None:
         for _ in range(n):

@@ -115,7 +115,7 @@ def loss_function(model: RAM, a: Args) -> Callable[[Tensor, Tensor], RAMLoss]:
     def loss(x: Tensor, y: Tensor) -> RAMLoss:
         return ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight, a.reward)
 
-    return torch.compile(loss) if a.compile else loss
+    return torch.compile(loss, dynamic=False) if a.compile else loss
 
 
 def train_epoch(
