@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from glimpse.losses import RAMLoss, ram_loss
 from glimpse.ram import RAM, RAMConfig
+from train.ram import Args, loss_function
 
 
 def images_per_second(cfg: RAMConfig, batch: int, steps: int, repeats: int, device: str, compile: bool) -> float:
@@ -28,10 +28,7 @@ def images_per_second(cfg: RAMConfig, batch: int, steps: int, repeats: int, devi
     x = torch.rand(batch, cfg.channels, cfg.height, cfg.width, device=device)
     y = torch.randint(0, cfg.classes, (batch,), device=device)
 
-    def hybrid_loss(x: torch.Tensor, y: torch.Tensor) -> RAMLoss:
-        return ram_loss(model.rollout(x, "sample"), y)
-
-    loss_fn = torch.compile(hybrid_loss, dynamic=False) if compile else hybrid_loss
+    loss_fn = loss_function(model, Args(compile=compile))  # the training script's own step
 
     def run(n: int) -> None:
         for _ in range(n):
