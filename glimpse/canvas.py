@@ -167,79 +167,92 @@ def _stamp_group(strokes: Tensor, n: int, height: int, width: int, edge: float, 
     t = torch.linspace(0, 1, n, device=strokes.device, dtype=strokes.dtype)
     pts, tangent, t = bezier(strokes, t)
     pts, tangent = pts * scale, tangent * scale  # (N, n, 2) px
-    r = _lerp(radius_px(strokes[:, 6:7], height, width), radius_px(strokes[:, 7:8], height, width), t)  # (N, n)
-    opacity = _lerp(strokes[:, 8:9], strokes[:, 9:10], t)
-    sigma = (r / HALF_MAX).clamp_min(SIGMA_MIN)
+    radii = radius_px(strokes[:, 6:8], height, width)  # (N, 2) px at t = 0 and t = 1
+    sigma = (_lerp(radii[:, 0:1], radii[:, 1:2], t) / HALF_MAX).clamp_min(SIGMA_MIN)  # (N, n)
     # arc length each stamp stands for (trapezoid rule), plus extra weight at each end for round caps
     seg = (pts[:, 1:] - pts[:, :-1]).norm(dim=-1)  # (N, n-1)
     ds = F.pad(seg, (0, 1)) / 2 + F.pad(seg, (1, 0)) / 2
     w = ds / (sigma * math.sqrt(2 * math.pi))
     w = w + _end_weights(seg.sum(1), sigma)
-    gx = torch.exp(-0.5 * ((_pixel_centres(width, strokes) - pts[..., 0:1]) / sigma[..., None]) ** 2)  # (N, n, W)
-    gy = torch.exp(-0.5 * ((_pixel_centres(height, strokes) - pts[..., 1:2]) / sigma[..., None]) ** 2)  # (N, n, H)
-    # weighted fields Σ_j w_j q_j gy_j(y) gx_j(x) for q = 1, σ, r, opacity: one batched product
-    q = torch.stack([w, w * sigma, w * r, w * opacity], dim=2)  # (N, n, 4)
-    right = (q[..., None] * gx[:, :, None, :]).flatten(2)  # (N, n, 4W)
-    fields = torch.bmm(gy.transpose(1, 2), right).view(-1, height, 4, width)  # (N, H, 4, W)
-    alpha = _FusedTube.apply(fields, edge) if _use_compiled(fields) else tube_coverage(fields, edge)
+    dx = _pixel_centres(width, strokes) - pts[..., 0:1]  # (N, n, W): pixel minus stamp, px
+    dy = _pixel_centres(height, strokes) - pts[..., 1:2]  # (N, n, H)
+    gx = torch.exp(-0.5 * (dx / sigma[..., None]) ** 2)
+    gy = torch.exp(-0.5 * (dy / sigma[..., None]) ** 2)
+    # two weighted fields, density Σ_j w_j gy_j(y) gx_j(x) and its t-weighted twin, as one batched
+    # product; radius and opacity are linear in t, so their local values follow from the local t
+    q = torch.stack([w, w * t], dim=2)  # (N, n, 2)
+    right = (q[..., None] * gx[:, :, None, :]).flatten(2)  # (N, n, 2W)
+    fields = torch.bmm(gy.transpose(1, 2), right).view(-1, height, 2, width)  # (N, H, 2, W)
+    ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], strokes[:, 8], strokes[:, 9] - strokes[:, 8]], -1)
+    alpha = _FusedTube.apply(fields, ends, edge) if _use_compiled(fields) else tube_coverage(fields, ends, edge)
     if style == "oil":
         density = fields[:, :, 0]
         safe = torch.where(density > 1e-30, density, torch.ones_like(density))
         normal = torch.stack([-tangent[..., 1], tangent[..., 0]], -1)
         normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, n, 2)
-        ox = (_pixel_centres(width, strokes) - pts[..., 0:1]) * gx  # (N, n, W)
-        oy = (_pixel_centres(height, strokes) - pts[..., 1:2]) * gy  # (N, n, H)
-        across = torch.bmm(gy.transpose(1, 2), (w * normal[..., 0])[..., None] * ox)
-        across = across + torch.bmm(oy.transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
+        across = torch.bmm(gy.transpose(1, 2), (w * normal[..., 0])[..., None] * dx * gx)
+        across = across + torch.bmm((dy * gy).transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
         alpha = alpha * _bristles(across / safe, strokes)
     return alpha
 
 
-def _tube_terms(fields: Tensor, edge: float) -> tuple[Tensor, ...]:
+def _tube_terms(fields: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]:
     """The per-pixel quantities shared by :func:`tube_coverage` and its gradient.
 
-    fields: (N, H, 4, W)  ->  inside, D (1 outside), s, r, o, -2 ln D, u, d, sigmoid((r - d)/edge), each (N, H, W)
+    fields: (N, H, 2, W);  ends: (N, 4)
+    returns inside, D (1 outside), t, r, o, s, s', -2 ln D, u, d, sigmoid((r - d)/edge), each (N, H, W)
     """
     density = fields[:, :, 0]
     inside = density > 1e-30
     safe = torch.where(inside, density, torch.ones_like(density))
     # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
     # float32 where 1/safe² would overflow
-    sig_loc, r_loc, op_loc = (fields[:, :, i] / safe for i in (1, 2, 3))
+    t = fields[:, :, 1] / safe
+    r0, dr, o0, do = (ends[:, i, None, None] for i in range(4))
+    r, o = r0 + dr * t, o0 + do * t
+    sig_loc = (r / HALF_MAX).clamp_min(SIGMA_MIN)
+    sig_slope = (r / HALF_MAX > SIGMA_MIN).to(r.dtype) / HALF_MAX  # dσ/dr
     log_term = -2 * safe.log()
     u = log_term.clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
     dist = u * sig_loc
-    sig = torch.sigmoid((r_loc - dist) / edge)
-    return inside, safe, sig_loc, r_loc, op_loc, log_term, u, dist, sig
+    sig = torch.sigmoid((r - dist) / edge)
+    return inside, safe, t, r, o, sig_loc, sig_slope, log_term, u, dist, sig
 
 
-def tube_coverage(fields: Tensor, edge: float) -> Tensor:
-    """Coverage from the four stamp fields (density D and the D-weighted σ, radius, opacity).
+def tube_coverage(fields: Tensor, ends: Tensor, edge: float) -> Tensor:
+    """Coverage from the two stamp fields: density D and the D-weighted curve parameter T.
 
-    The field of a straight tube of Gaussians is D = exp(-d²/2σ²), so d = σ sqrt(-2 ln D); then
-    α = opacity * sigmoid((r - d) / edge), with σ, r and opacity the field-weighted local values.
+    The field of a straight tube of Gaussians is D = exp(-d²/2σ²), so d = σ sqrt(-2 ln D). The
+    local curve parameter is t = T / D; radius and opacity are linear in t along the stroke,
+    r = r₀ + Δr t and o = o₀ + Δo t (``ends`` holds r₀, Δr in px and o₀, Δo), σ = max(r / 1.177,
+    0.4 px), and α = o sigmoid((r - d) / edge).
 
-    fields: (N, H, 4, W)  ->  α (N, H, W)
+    fields: (N, H, 2, W);  ends: (N, 4)  ->  α (N, H, W)
     """
-    inside, _, _, _, op_loc, _, _, _, sig = _tube_terms(fields, edge)
-    return torch.where(inside, op_loc * sig, torch.zeros_like(sig))
+    inside, _, _, _, o, _, _, _, _, _, sig = _tube_terms(fields, ends, edge)
+    return torch.where(inside, o * sig, torch.zeros_like(sig))
 
 
-def tube_coverage_grad(fields: Tensor, grad_alpha: Tensor, edge: float) -> Tensor:
-    """The gradient of :func:`tube_coverage` with respect to its fields, written out.
+def tube_coverage_grad(fields: Tensor, ends: Tensor, grad_alpha: Tensor, edge: float) -> tuple[Tensor, Tensor]:
+    """The gradient of :func:`tube_coverage` with respect to its fields and ends, written out.
 
-    With D, s = F₁/D, r = F₂/D, o = F₃/D, u = sqrt(-2 ln D), d = u s, σ = sigmoid((r - d)/edge),
-    α = o σ and g = α (1 - σ) / edge:
-        ∂α/∂F₀ = (-α + g (d - r + s/u)) / D,   ∂α/∂F₁ = -g u / D,   ∂α/∂F₂ = g / D,   ∂α/∂F₃ = σ / D.
+    With σ = sigmoid(z), z = (r - u s)/edge, u = sqrt(-2 ln D), α = o σ, g = o σ (1 - σ) / edge:
+        ∂α/∂r = g (1 - u s'),   ∂α/∂o = σ,   ∂α/∂t = Δr ∂α/∂r + Δo ∂α/∂o =: A,
+        ∂α/∂D = (g s / u - A t) / D,   ∂α/∂T = A / D,
+    and the ends collect Σ ∂α/∂r, Σ t ∂α/∂r, Σ ∂α/∂o, Σ t ∂α/∂o over the pixels.
 
-    fields: (N, H, 4, W);  grad_alpha: (N, H, W)  ->  (N, H, 4, W)
+    fields: (N, H, 2, W);  ends: (N, 4);  grad_alpha: (N, H, W)  ->  (N, H, 2, W), (N, 4)
     """
-    inside, safe, sig_loc, r_loc, op_loc, log_term, u, dist, sig = _tube_terms(fields, edge)
-    scaled = torch.where(inside, grad_alpha / safe, torch.zeros_like(safe))  # grad / D
-    alpha = op_loc * sig
-    g = alpha * (1 - sig) / edge * scaled
-    du = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(safe))
-    return torch.stack([-alpha * scaled + g * (dist - r_loc + du), -g * u, g, sig * scaled], dim=2)
+    inside, safe, t, _, o, sig_loc, sig_slope, log_term, u, _, sig = _tube_terms(fields, ends, edge)
+    grad = torch.where(inside, grad_alpha, torch.zeros_like(safe))
+    g = o * sig * (1 - sig) / edge * grad
+    d_r = g * (1 - u * sig_slope)
+    d_o = sig * grad
+    d_t = ends[:, 1, None, None] * d_r + ends[:, 3, None, None] * d_o
+    su = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(safe))
+    d_fields = torch.stack([(g * su - d_t * t) / safe, d_t / safe], dim=2)
+    d_ends = torch.stack([d_r.sum((1, 2)), (d_r * t).sum((1, 2)), d_o.sum((1, 2)), (d_o * t).sum((1, 2))], -1)
+    return d_fields, d_ends
 
 
 # torch.compile fuses each of the two functions above into one loop over the pixels, which
@@ -267,18 +280,19 @@ def _compiled(backward: bool):
 
 
 class _FusedTube(torch.autograd.Function):
-    """tube_coverage with compiled forward and backward kernels; saves only the fields."""
+    """tube_coverage with compiled forward and backward kernels; saves only its inputs."""
 
     @staticmethod
-    def forward(ctx, fields: Tensor, edge: float) -> Tensor:
-        ctx.save_for_backward(fields)
+    def forward(ctx, fields: Tensor, ends: Tensor, edge: float) -> Tensor:
+        ctx.save_for_backward(fields, ends)
         ctx.edge = edge
-        return _compiled(False)(fields, edge)
+        return _compiled(False)(fields, ends, edge)
 
     @staticmethod
     def backward(ctx, grad_alpha: Tensor):
-        (fields,) = ctx.saved_tensors
-        return _compiled(True)(fields, grad_alpha.contiguous(), ctx.edge), None
+        fields, ends = ctx.saved_tensors
+        d_fields, d_ends = _compiled(True)(fields, ends, grad_alpha.contiguous(), ctx.edge)
+        return d_fields, d_ends, None
 
 
 def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:

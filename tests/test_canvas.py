@@ -184,16 +184,20 @@ def test_float32_gradients_are_finite_and_match_float64(mode):
 def test_written_out_tube_gradient_matches_autograd():
     # the compiled fast path backpropagates through tube_coverage_grad instead of autograd
     torch.manual_seed(6)
-    fields = torch.rand(3, 9, 4, 11, dtype=torch.float64) * torch.tensor([1.0, 2.0, 3.0, 1.0]).view(1, 1, 4, 1)
-    fields[:, :, 0] = torch.rand(3, 9, 11, dtype=torch.float64).pow(6)  # densities from ~1e-6 to 1
-    fields[0, 0, 0, :3] = 0.0  # no stamp reaches these pixels
+    density = torch.rand(3, 9, 11, dtype=torch.float64).pow(6)  # densities from ~1e-6 to 1
+    fields = torch.stack([density, density * torch.rand(3, 9, 11, dtype=torch.float64)], dim=2)
+    fields[0, 0, :, :3] = 0.0  # no stamp reaches these pixels
     fields[0, 1, 0, :3] = 1.5  # overlapping stamps: D > 1, clamped distance
+    # r0, Δr (px) and o0, Δo: radii that cross the 0.4 px σ floor, opacity rising and falling
+    ends = torch.tensor([[0.2, 3.0, 0.3, 0.5], [2.0, -1.0, 0.9, -0.4], [5.0, 0.5, 0.5, 0.1]], dtype=torch.float64)
     fields.requires_grad_(True)
+    ends.requires_grad_(True)
     grad_alpha = torch.rand(3, 9, 11, dtype=torch.float64)
-    (expected,) = torch.autograd.grad((tube_coverage(fields, 0.5) * grad_alpha).sum(), fields)
-    written = tube_coverage_grad(fields.detach(), grad_alpha, 0.5)
-    assert torch.allclose(written, expected, rtol=1e-9, atol=1e-12)
-    assert (written[0, 0, :, :3] == 0).all()
+    expected = torch.autograd.grad((tube_coverage(fields, ends, 0.5) * grad_alpha).sum(), (fields, ends))
+    written = tube_coverage_grad(fields.detach(), ends.detach(), grad_alpha, 0.5)
+    for w, e in zip(written, expected, strict=True):
+        assert torch.allclose(w, e, rtol=1e-9, atol=1e-12)
+    assert (written[0][0, 0, :, :3] == 0).all()
 
 
 def test_compiled_canvas_matches_eager():
