@@ -67,7 +67,7 @@ def paint_cmd(a: argparse.Namespace) -> Path:
 
     from glimpse.checkpoint import load_model
     from glimpse.files import atomic_path
-    from glimpse.painting import paint_picture
+    from glimpse.painting import paint_picture, plan
     from glimpse.pictures import load_picture
     from glimpse.render import paint_frames, to_rgb, write_gif
 
@@ -78,6 +78,14 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     if a.strokes < 1 or a.size < 1:
         raise ValueError(f"--strokes and --size must be positive; got {a.strokes} and {a.size}")
     model = load_model(a.checkpoint or shipped_checkpoint("painter"), kind="painter")
+    cfg = model.cfg
+    coarse, _, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
+    if coarse + patch_steps > cfg.steps:
+        print(
+            f"glimpse: note: this painter was trained for {cfg.steps} steps of {cfg.strokes_per_step} strokes; "
+            f"{a.strokes} strokes at {a.size}² take {coarse + patch_steps} steps, past what it learned",
+            file=sys.stderr,
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         target = load_picture(a.image, a.size, channels=model.cfg.channels, quiet=False, crop=a.crop)
@@ -88,7 +96,6 @@ def paint_cmd(a: argparse.Namespace) -> Path:
         from glimpse.fit import fit_strokes
         from glimpse.painting import Painting
 
-        cfg = model.cfg
         sizes = [s.shape[0] for s in painting.steps]
         fit = fit_strokes(
             target[None], sum(sizes), a.refine, 0.01, cfg.mode, a.style or cfg.style, cfg.edge, cfg.background,

@@ -48,6 +48,11 @@ def test_paint_writes_gif_and_png_and_refuses_to_overwrite(painter_ckpt, picture
         glimpse_main([*args, "--out", str(out)])
     assert out.read_bytes() == before
     assert glimpse_main([*args, "--out", str(out), "--force", "--style", "oil", "--refine", "3"]) == 0
+    assert "past what it learned" not in capsys.readouterr().err
+    # 4 steps of 3 strokes: 20 strokes need 7 steps, beyond the painter's training, and it says so
+    args[args.index("10")] = "20"
+    assert glimpse_main([*args, "--out", str(out), "--force"]) == 0
+    assert "trained for 4 steps of 3 strokes; 20 strokes at 16² take 7 steps" in capsys.readouterr().err
 
 
 def test_paint_bad_input_is_named(painter_ckpt, tmp_path, capsys):
