@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         res["painter_64"] = painter_mse(model, faces64, COUNTS)
         res["painter_64_s_per_face"] = (time.perf_counter() - t0) / len(faces64)
         print("painter 64²: " + "  ".join(f"{k}: {v:.5f}" for k, v in res["painter_64"].items()), flush=True)
-    if a.big:
+    if a.big and cfg.strokes >= 200:
         faces128 = load_pictures(test_files, 128, progress=False)
         res["painter_128_200"] = painter_mse_128(model, faces128, 200)
         print(f"painter 128², 200 strokes: {res['painter_128_200']}", flush=True)
@@ -85,16 +85,17 @@ def main(argv: list[str] | None = None) -> None:
         res["fit"] = fit
         res["painter_64_fit_subset"] = painter_mse(model, faces64[: fit["pictures"]], COUNTS)
         for n, v in fit["mse"].items():
-            print(
-                f"{n} strokes: painter {res['painter_64_fit_subset'][int(n)]:.5f}, fitted {v:.5f} "
-                f"({fit['pictures']} faces)"
-            )
+            if int(n) in res["painter_64_fit_subset"]:
+                print(
+                    f"{n} strokes: painter {res['painter_64_fit_subset'][int(n)]:.5f}, fitted {v:.5f} "
+                    f"({fit['pictures']} faces)"
+                )
         if a.refine:  # the painter's strokes as the fit's starting point
             x = faces64[: fit["pictures"]].float() / 255
             with torch.no_grad():
                 start = stroke_sequence(model.rollout(x))
             res["painter_refined_64"], res["refine_s_per_face"] = {}, {}
-            for n in COUNTS:
+            for n in (c for c in COUNTS if c <= cfg.strokes):
                 t0 = time.perf_counter()
                 r = fit_strokes(x, n, a.refine, 0.01, cfg.mode, cfg.style, cfg.edge, cfg.background, init=start[:, :n])
                 res["painter_refined_64"][n] = r.mse.mean().item()

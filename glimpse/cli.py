@@ -20,7 +20,19 @@ from pathlib import Path
 
 import torch
 
-SHIPPED = {"ram": "ram_mnist.pt", "painter": "painter_celeba.pt", "painter-mnist": "painter_mnist.pt"}
+SHIPPED = {
+    "ram": "ram_mnist.pt",
+    "painter": "painter_celeba.pt",  # faces, 40 steps × 5 strokes
+    "painter-30": "painter_celeba30.pt",  # faces, 6 steps × 5 strokes
+    "painter-mnist": "painter_mnist.pt",
+}
+
+
+def checkpoint_path(name: str | None, kind: str) -> Path | str:
+    """A checkpoint file, or the shipped one of that name (``painter-30``), or the shipped ``kind``."""
+    if name is None:
+        return shipped_checkpoint(kind)
+    return shipped_checkpoint(name) if name in SHIPPED and not Path(name).exists() else name
 
 
 def shipped_checkpoint(kind: str) -> Path:
@@ -41,7 +53,7 @@ def ram_gif(a: argparse.Namespace) -> Path:
         raise SystemExit(f"{out} exists; pass --force to overwrite it")
     if a.digits < 1:
         raise SystemExit(f"--digits must be >= 1, got {a.digits}")
-    model = load_model(a.checkpoint or shipped_checkpoint("ram"), kind="ram")
+    model = load_model(checkpoint_path(a.checkpoint, "ram"), kind="ram")
     test = load_mnist(a.data_root, train=False)
     g = torch.Generator().manual_seed(a.seed)
     idx = torch.randperm(len(test), generator=g)[: a.digits]
@@ -77,7 +89,7 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     _refuse_overwrite([out, png], a.force)
     if a.strokes < 1 or a.size < 1:
         raise ValueError(f"--strokes and --size must be positive; got {a.strokes} and {a.size}")
-    model = load_model(a.checkpoint or shipped_checkpoint("painter"), kind="painter")
+    model = load_model(checkpoint_path(a.checkpoint, "painter"), kind="painter")
     cfg = model.cfg
     coarse, _, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
     if coarse + patch_steps > cfg.steps:
@@ -126,7 +138,7 @@ def paint_mnist(a: argparse.Namespace) -> Path:
     _refuse_overwrite([out], a.force)
     if a.digits < 1:
         raise ValueError(f"--digits must be >= 1, got {a.digits}")
-    model = load_model(a.checkpoint or shipped_checkpoint("painter-mnist"), kind="painter")
+    model = load_model(checkpoint_path(a.checkpoint, "painter-mnist"), kind="painter")
     cfg = model.cfg
     test = load_mnist(a.data_root, train=False)
     idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(a.seed))[: a.digits]
@@ -181,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--style", choices=["flat", "oil"], help="stroke style (default: the painter's)")
     q.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
     q.add_argument("--refine", type=int, default=0, help="then fit the strokes to the picture for N iterations")
-    q.add_argument("--checkpoint", help="a painter checkpoint (default: the shipped face painter)")
+    q.add_argument(
+        "--checkpoint",
+        help="a painter checkpoint, or painter-30 for the shipped 30-stroke face painter (default: the 200-stroke one)",
+    )
     q.add_argument("--fps", type=float, default=8.0, help="frames per second")
     q.add_argument("--force", action="store_true", help="overwrite --out and --png if they exist")
     q.set_defaults(func=paint_cmd)

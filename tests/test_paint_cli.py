@@ -149,7 +149,7 @@ def test_export_is_half_size_and_loads_with_no_flags(painter_ckpt, tmp_path):
 def test_shipped_painters_load():
     from glimpse.cli import shipped_checkpoint
 
-    for kind in ("painter", "painter-mnist"):
+    for kind, strokes in (("painter", 200), ("painter-30", 30), ("painter-mnist", 20)):
         path = shipped_checkpoint(kind)
         model = load_model(path, kind="painter")
-        assert model.cfg.strokes >= 20
+        assert model.cfg.strokes == strokes
