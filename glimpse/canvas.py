@@ -200,7 +200,7 @@ def _tube_terms(fields: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]
     """The per-pixel quantities shared by :func:`tube_coverage` and its gradient.
 
     fields: (N, H, 2, W);  ends: (N, 4)
-    returns inside, D (1 outside), t, r, o, s, s', -2 ln D, u, d, sigmoid((r - d)/edge), each (N, H, W)
+    returns inside, D (1 outside), t, r, o, σ, -2 ln D, u, sigmoid((r - u σ)/edge), each (N, H, W)
     """
     density = fields[:, :, 0]
     inside = density > 1e-30
@@ -211,12 +211,10 @@ def _tube_terms(fields: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]
     r0, dr, o0, do = (ends[:, i, None, None] for i in range(4))
     r, o = r0 + dr * t, o0 + do * t
     sig_loc = (r / HALF_MAX).clamp_min(SIGMA_MIN)
-    sig_slope = (r / HALF_MAX > SIGMA_MIN).to(r.dtype) / HALF_MAX  # dσ/dr
     log_term = -2 * safe.log()
     u = log_term.clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
-    dist = u * sig_loc
-    sig = torch.sigmoid((r - dist) / edge)
-    return inside, safe, t, r, o, sig_loc, sig_slope, log_term, u, dist, sig
+    sig = torch.sigmoid((r - u * sig_loc) / edge)
+    return inside, safe, t, r, o, sig_loc, log_term, u, sig
 
 
 def tube_coverage(fields: Tensor, ends: Tensor, edge: float) -> Tensor:
@@ -229,7 +227,7 @@ def tube_coverage(fields: Tensor, ends: Tensor, edge: float) -> Tensor:
 
     fields: (N, H, 2, W);  ends: (N, 4)  ->  α (N, H, W)
     """
-    inside, _, _, _, o, _, _, _, _, _, sig = _tube_terms(fields, ends, edge)
+    inside, _, _, _, o, _, _, _, sig = _tube_terms(fields, ends, edge)
     return torch.where(inside, o * sig, torch.zeros_like(sig))
 
 
@@ -243,7 +241,8 @@ def tube_coverage_grad(fields: Tensor, ends: Tensor, grad_alpha: Tensor, edge: f
 
     fields: (N, H, 2, W);  ends: (N, 4);  grad_alpha: (N, H, W)  ->  (N, H, 2, W), (N, 4)
     """
-    inside, safe, t, _, o, sig_loc, sig_slope, log_term, u, _, sig = _tube_terms(fields, ends, edge)
+    inside, safe, t, r, o, sig_loc, log_term, u, sig = _tube_terms(fields, ends, edge)
+    sig_slope = (r / HALF_MAX > SIGMA_MIN).to(r.dtype) / HALF_MAX  # s' = dσ/dr
     grad = torch.where(inside, grad_alpha, torch.zeros_like(safe))
     g = o * sig * (1 - sig) / edge * grad
     d_r = g * (1 - u * sig_slope)
