@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
         res["painter_64"] = painter_mse(model, faces64, COUNTS)
         res["painter_64_s_per_face"] = (time.perf_counter() - t0) / len(faces64)
         print("painter 64²: " + "  ".join(f"{k}: {v:.5f}" for k, v in res["painter_64"].items()), flush=True)
-    if a.big and cfg.strokes >= 200:
+    if a.big and cfg.strokes < 200:
+        print(f"skipping the 128² rows: they paint 200 strokes and this painter paints {cfg.strokes}", flush=True)
+    elif a.big:
         faces128 = load_pictures(test_files, 128, progress=False)
         res["painter_128_200"] = painter_mse_128(model, faces128, 200)
         print(f"painter 128², 200 strokes: {res['painter_128_200']}", flush=True)
