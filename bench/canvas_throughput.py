@@ -1,6 +1,7 @@
 """Canvas throughput: strokes rendered per second, beside a Learning-to-Paint-shaped neural renderer.
 
-    python -m bench.canvas_throughput [--threads 2] [--strokes 256] [--compile] [--out bench/results/canvas.json]
+    python -m bench.canvas_throughput [--threads 2] [--strokes 256] [--compile] [--device cpu]
+        [--out bench/results/canvas.json]
 
 Every renderer turns the same random strokes (13 numbers in [0, 1]) into per-stroke coverage maps
 (N, S, S), forward only and forward + backward (the gradient of a random linear function of the
@@ -55,13 +56,20 @@ class NeuralRenderer(nn.Module):
         return 1 - torch.sigmoid(x).view(-1, self.size, self.size)
 
 
-def timed(fn, repeats: int = 5, warmup: int = 2) -> float:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device, repeats: int = 5, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        _sync(device)
         t0 = time.perf_counter()
         fn()
+        _sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -81,7 +89,7 @@ def compiled_canvas(style: str, size: int):
 
 def measure(render, strokes: torch.Tensor, size: int) -> dict[str, float]:
     n = strokes.shape[0]
-    weights = torch.rand(n, size, size)
+    weights = torch.rand(n, size, size, device=strokes.device)
 
     def forward():
         with torch.no_grad():
@@ -91,7 +99,7 @@ def measure(render, strokes: torch.Tensor, size: int) -> dict[str, float]:
         s = strokes.clone().requires_grad_(True)
         (render(s) * weights).sum().backward()
 
-    return {"forward": n / timed(forward), "forward_backward": n / timed(backward)}
+    return {"forward": n / timed(forward, strokes.device), "forward_backward": n / timed(backward, strokes.device)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,15 +109,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="also measure both sides under torch.compile")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     p.add_argument("--out", default=None, help="also write the results as JSON")
     a = p.parse_args(argv)
+    device = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(a.seed)
-    strokes = torch.rand(a.strokes, 13)  # Learning to Paint's distribution: every number uniform
+    strokes = torch.rand(a.strokes, 13).to(device)  # Learning to Paint's distribution: every number uniform
     rows = []
     for size in a.sizes:
-        net = NeuralRenderer(size)
+        net = NeuralRenderer(size).to(device)
         renderers = {
             "fast": lambda s, size=size: stroke_alpha(s, size, size, "fast"),
             "fast-oil": lambda s, size=size: stroke_alpha(s, size, size, "fast", "oil"),
@@ -137,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             "strokes_per_call": a.strokes,
             "compile": a.compile,
             "torch": torch.__version__,
-            "cpu": platform.processor(),
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         }
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))

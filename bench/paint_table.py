@@ -33,15 +33,17 @@ COUNTS = (10, 30, 50, 100, 200)
 
 def painter_mse(model, faces: torch.Tensor, counts) -> dict[int, float]:
     """The painter's error after each stroke count on uint8 faces (train.paint's evaluation)."""
-    return evaluate(model, ImageSet(faces, torch.zeros(len(faces), dtype=torch.long)), list(counts), "cpu")
+    device = next(model.parameters()).device
+    return evaluate(model, ImageSet(faces, torch.zeros(len(faces), dtype=torch.long)), list(counts), device)
 
 
 @torch.no_grad()
 def painter_mse_128(model, faces: torch.Tensor, strokes: int, batch: int = 50) -> dict[str, float]:
     cfg = model.cfg
     whole, c2f = 0.0, 0.0
+    device = next(model.parameters()).device
     for i in range(0, len(faces), batch):
-        x = faces[i : i + batch].float() / 255
+        x = faces[i : i + batch].to(device).float() / 255
         s = stroke_sequence(model.rollout(x, -(-strokes // cfg.strokes_per_step)))
         whole += mse_by_strokes(s, x, [strokes], cfg.mode, cfg.style, cfg.edge, cfg.background)[strokes].sum().item()
         c2f += (paint_pictures(model, x, strokes).canvas - x).pow(2).mean(dim=(1, 2, 3)).sum().item()
@@ -58,16 +60,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-128", dest="big", action="store_false", help="skip the 128² rows")
     p.add_argument("--no-64", dest="small", action="store_false", help="skip the 64² rows on all --pictures")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     p.add_argument("--out")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
-    model = load_model(a.checkpoint, kind="painter")
+    model = load_model(a.checkpoint, kind="painter", device=a.device)
     cfg = model.cfg
     _, test_files = celeba_files(a.data_root)
     test_files = test_files[: a.pictures]
-    res: dict = {"checkpoint": a.checkpoint, "pictures": len(test_files), "config": vars(cfg).copy()}
+    res: dict = {
+        "checkpoint": a.checkpoint,
+        "pictures": len(test_files),
+        "config": vars(cfg).copy(),
+        "device": a.device,
+    }
 
     faces64 = load_pictures(test_files, cfg.size, progress=False)
     if a.small:
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"({fit['pictures']} faces)"
                 )
         if a.refine:  # the painter's strokes as the fit's starting point
-            x = faces64[: fit["pictures"]].float() / 255
+            x = faces64[: fit["pictures"]].to(a.device).float() / 255
             with torch.no_grad():
                 start = stroke_sequence(model.rollout(x))
             res["painter_refined_64"], res["refine_s_per_face"] = {}, {}

@@ -148,6 +148,26 @@ def test_gpu_matches_cpu():
         assert torch.allclose(paint(c.cuda(), s.cuda(), mode).cpu(), paint(c, s, mode), atol=1e-4)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_gpu_gradients_and_compiled_kernels_match_cpu():
+    torch.manual_seed(0)
+    s, w = torch.rand(6, 13), torch.rand(6, 40, 40)
+
+    def grad(strokes: torch.Tensor, weights: torch.Tensor, style: str, compiled: bool) -> torch.Tensor:
+        x = strokes.clone().requires_grad_(True)
+        before = compile_canvas(compiled)
+        try:
+            (stroke_alpha(x, 40, 40, "fast", style) * weights).sum().backward()
+        finally:
+            compile_canvas(before)
+        return x.grad.cpu()
+
+    for style in ("flat", "oil"):
+        ref = grad(s, w, style, False)
+        for compiled in (False, True):
+            assert torch.allclose(grad(s.cuda(), w.cuda(), style, compiled), ref, rtol=1e-3, atol=1e-3)
+
+
 def test_bad_strokes_name_the_value():
     s = torch.rand(2, 3, 13)
     s[1, 2, 7] = 1.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from glimpse.canvas import blank, paint
@@ -110,3 +111,14 @@ def test_error_peaks_are_deterministic_and_spread():
     model = small_painter()
     with torch.no_grad():
         assert torch.equal(model.rollout(flat).strokes, model.rollout(flat).strokes)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_painter_on_gpu_matches_cpu():
+    torch.manual_seed(0)
+    model = small_painter().eval()
+    x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        cpu = model.rollout(x).canvases[-1]
+        gpu = model.cuda().rollout(x.cuda()).canvases[-1].cpu()
+    assert torch.allclose(gpu, cpu, atol=1e-3)
