@@ -161,8 +161,9 @@ def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
     return (length / (SPACING * sigma)).ceil().long() + 1
 
 
-def _stamp_group(strokes: Tensor, n: int, height: int, width: int, edge: float, style: Style) -> Tensor:
-    """Fast coverage for strokes that all use n stamps. (N, 13) -> (N, H, W)"""
+def _stamp_fields(strokes: Tensor, n: int, height: int, width: int, oil: bool) -> tuple[Tensor, ...]:
+    """Stamp fields of strokes that all use n stamps. (N, 13) -> density, tfield (N, H, W), ends (N, 4),
+    and for the oil style the signed distance across the stroke (N, H, W), px (else None)."""
     scale = strokes.new_tensor([width, height])
     t = torch.linspace(0, 1, n, device=strokes.device, dtype=strokes.dtype)
     pts, tangent, t = bezier(strokes, t)
@@ -178,46 +179,44 @@ def _stamp_group(strokes: Tensor, n: int, height: int, width: int, edge: float, 
     dy = _pixel_centres(height, strokes) - pts[..., 1:2]  # (N, n, H)
     gx = torch.exp(-0.5 * (dx / sigma[..., None]) ** 2)
     gy = torch.exp(-0.5 * (dy / sigma[..., None]) ** 2)
-    # two weighted fields, density Σ_j w_j gy_j(y) gx_j(x) and its t-weighted twin, as one batched
-    # product; radius and opacity are linear in t, so their local values follow from the local t
-    q = torch.stack([w, w * t], dim=2)  # (N, n, 2)
-    right = (q[..., None] * gx[:, :, None, :]).flatten(2)  # (N, n, 2W)
-    fields = torch.bmm(gy.transpose(1, 2), right).view(-1, height, 2, width)  # (N, H, 2, W)
+    # two weighted fields, the density Σ_j w_j gy_j(y) gx_j(x) and its t-weighted twin, each one
+    # batched product; radius and opacity are linear in t, so their local values follow from the local t
+    gy_t = gy.transpose(1, 2)  # (N, H, n)
+    wgx = w[..., None] * gx  # (N, n, W)
+    density = torch.bmm(gy_t, wgx)
+    tfield = torch.bmm(gy_t, t[..., None] * wgx)
     ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], strokes[:, 8], strokes[:, 9] - strokes[:, 8]], -1)
-    alpha = _FusedTube.apply(fields, ends, edge) if _use_compiled(fields) else tube_coverage(fields, ends, edge)
-    if style == "oil":
-        density = fields[:, :, 0]
-        safe = torch.where(density > 1e-30, density, torch.ones_like(density))
-        normal = torch.stack([-tangent[..., 1], tangent[..., 0]], -1)
-        normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, n, 2)
-        across = torch.bmm(gy.transpose(1, 2), (w * normal[..., 0])[..., None] * dx * gx)
-        across = across + torch.bmm((dy * gy).transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
-        alpha = alpha * _bristles(across / safe, strokes)
-    return alpha
+    if not oil:
+        return density, tfield, ends, None
+    safe = torch.where(density > 1e-30, density, torch.ones_like(density))
+    normal = torch.stack([-tangent[..., 1], tangent[..., 0]], -1)
+    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, n, 2)
+    across = torch.bmm(gy_t, (w * normal[..., 0])[..., None] * dx * gx)
+    across = across + torch.bmm((dy * gy).transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
+    return density, tfield, ends, across / safe
 
 
-def _tube_terms(fields: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]:
+def _tube_terms(density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]:
     """The per-pixel quantities shared by :func:`tube_coverage` and its gradient.
 
-    fields: (N, H, 2, W);  ends: (N, 4)
+    density, tfield: (N, H, W);  ends: (N, 4)
     returns inside, D (1 outside), t, r, o, σ, -2 ln D, u, sigmoid((r - u σ)/edge), each (N, H, W)
     """
-    density = fields[:, :, 0]
     inside = density > 1e-30
     safe = torch.where(inside, density, torch.ones_like(density))
     # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
     # float32 where 1/safe² would overflow
-    t = fields[:, :, 1] / safe
+    t = tfield / safe
     r0, dr, o0, do = (ends[:, i, None, None] for i in range(4))
     r, o = r0 + dr * t, o0 + do * t
-    sig_loc = (r / HALF_MAX).clamp_min(SIGMA_MIN)
+    sig_loc = (r * (1 / HALF_MAX)).clamp_min(SIGMA_MIN)
     log_term = -2 * safe.log()
     u = log_term.clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
-    sig = torch.sigmoid((r - u * sig_loc) / edge)
+    sig = torch.sigmoid((r - u * sig_loc) * (1 / edge))
     return inside, safe, t, r, o, sig_loc, log_term, u, sig
 
 
-def tube_coverage(fields: Tensor, ends: Tensor, edge: float) -> Tensor:
+def tube_coverage(density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> Tensor:
     """Coverage from the two stamp fields: density D and the D-weighted curve parameter T.
 
     The field of a straight tube of Gaussians is D = exp(-d²/2σ²), so d = σ sqrt(-2 ln D). The
@@ -225,13 +224,15 @@ def tube_coverage(fields: Tensor, ends: Tensor, edge: float) -> Tensor:
     r = r₀ + Δr t and o = o₀ + Δo t (``ends`` holds r₀, Δr in px and o₀, Δo), σ = max(r / 1.177,
     0.4 px), and α = o sigmoid((r - d) / edge).
 
-    fields: (N, H, 2, W);  ends: (N, 4)  ->  α (N, H, W)
+    density, tfield: (N, H, W);  ends: (N, 4)  ->  α (N, H, W)
     """
-    inside, _, _, _, o, _, _, _, sig = _tube_terms(fields, ends, edge)
+    inside, _, _, _, o, _, _, _, sig = _tube_terms(density, tfield, ends, edge)
     return torch.where(inside, o * sig, torch.zeros_like(sig))
 
 
-def tube_coverage_grad(fields: Tensor, ends: Tensor, grad_alpha: Tensor, edge: float) -> tuple[Tensor, Tensor]:
+def tube_coverage_grad(
+    density: Tensor, tfield: Tensor, ends: Tensor, grad_alpha: Tensor, edge: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """The gradient of :func:`tube_coverage` with respect to its fields and ends, written out.
 
     With σ = sigmoid(z), z = (r - u s)/edge, u = sqrt(-2 ln D), α = o σ, g = o σ (1 - σ) / edge:
@@ -239,24 +240,36 @@ def tube_coverage_grad(fields: Tensor, ends: Tensor, grad_alpha: Tensor, edge: f
         ∂α/∂D = (g s / u - A t) / D,   ∂α/∂T = A / D,
     and the ends collect Σ ∂α/∂r, Σ t ∂α/∂r, Σ ∂α/∂o, Σ t ∂α/∂o over the pixels.
 
-    fields: (N, H, 2, W);  ends: (N, 4);  grad_alpha: (N, H, W)  ->  (N, H, 2, W), (N, 4)
+    density, tfield, grad_alpha: (N, H, W);  ends: (N, 4)  ->  (N, H, W), (N, H, W), (N, 4)
     """
-    inside, safe, t, r, o, sig_loc, log_term, u, sig = _tube_terms(fields, ends, edge)
-    sig_slope = (r / HALF_MAX > SIGMA_MIN).to(r.dtype) / HALF_MAX  # s' = dσ/dr
+    inside, safe, t, r, o, sig_loc, log_term, u, sig = _tube_terms(density, tfield, ends, edge)
+    sig_slope = (r * (1 / HALF_MAX) > SIGMA_MIN).to(r.dtype) * (1 / HALF_MAX)  # s' = dσ/dr
     grad = torch.where(inside, grad_alpha, torch.zeros_like(safe))
-    g = o * sig * (1 - sig) / edge * grad
+    g = o * sig * (1 - sig) * (1 / edge) * grad
     d_r = g * (1 - u * sig_slope)
     d_o = sig * grad
     d_t = ends[:, 1, None, None] * d_r + ends[:, 3, None, None] * d_o
     su = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(safe))
-    d_fields = torch.stack([(g * su - d_t * t) / safe, d_t / safe], dim=2)
+    d_density = (g * su - d_t * t) / safe
+    d_tfield = d_t / safe
     d_ends = torch.stack([d_r.sum((1, 2)), (d_r * t).sum((1, 2)), d_o.sum((1, 2)), (d_o * t).sum((1, 2))], -1)
-    return d_fields, d_ends
+    return d_density, d_tfield, d_ends
 
 
-# torch.compile fuses each of the two functions above into one loop over the pixels, which
-# saves most of their memory traffic (about 2x the strokes per second forward + backward on a
-# CPU at 128²; bench/README.md). Off by default: the first call compiles for 10-40 s.
+def _coverage_into(out: Tensor, rows: Tensor, density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> None:
+    """out[rows] = tube_coverage(...), in place (one loop over the pixels when compiled)."""
+    out.index_copy_(0, rows, tube_coverage(density, tfield, ends, edge))
+
+
+def _coverage_grad_from(
+    grad_out: Tensor, rows: Tensor, density: Tensor, tfield: Tensor, ends: Tensor, edge: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """tube_coverage_grad for the rows of the assembled gradient that belong to one stroke group."""
+    return tube_coverage_grad(density, tfield, ends, grad_out.index_select(0, rows), edge)
+
+
+# torch.compile fuses each of the functions above into one loop over the pixels, which saves most
+# of their memory traffic (bench/README.md). Off by default: the first call compiles for 10-40 s.
 # Turn on with compile_canvas() or GLIMPSE_COMPILE=1.
 _compile = os.environ.get("GLIMPSE_COMPILE", "0") not in ("", "0")
 
@@ -269,29 +282,53 @@ def compile_canvas(enabled: bool = True) -> bool:
     return previous
 
 
-def _use_compiled(fields: Tensor) -> bool:
-    return _compile and fields.dtype != torch.float64 and not torch.compiler.is_compiling()
+def _use_compiled(like: Tensor) -> bool:
+    return _compile and like.dtype != torch.float64 and not torch.compiler.is_compiling()
 
 
 @functools.cache
-def _compiled(backward: bool):
-    return torch.compile(tube_coverage_grad if backward else tube_coverage, dynamic=True)
+def _compiled(fn):
+    return torch.compile(fn, dynamic=True)
 
 
-class _FusedTube(torch.autograd.Function):
-    """tube_coverage with compiled forward and backward kernels; saves only its inputs."""
+class _CompiledTube(torch.autograd.Function):
+    """Coverage of every stroke group by the compiled kernels, assembled into one (N, H, W) tensor
+    in the strokes' order: each group's kernel writes its rows of the output, and its gradient
+    kernel reads them, so no copy is made to reorder the strokes.
+
+    Takes the edge, each group's rows in the output (None for one group holding every stroke), then
+    density, tfield and ends of each group in turn. Only the inputs are saved; the backward kernel
+    recomputes the per-pixel terms (cheaper than storing them).
+    """
 
     @staticmethod
-    def forward(ctx, fields: Tensor, ends: Tensor, edge: float) -> Tensor:
-        ctx.save_for_backward(fields, ends)
-        ctx.edge = edge
-        return _compiled(False)(fields, ends, edge)
+    def forward(ctx, edge: float, rows: tuple[Tensor, ...] | None, *fields: Tensor) -> Tensor:
+        ctx.save_for_backward(*fields)
+        ctx.edge, ctx.rows = edge, rows
+        if rows is None:
+            return _compiled(tube_coverage)(*fields, edge)
+        density = fields[0]
+        out = density.new_empty(sum(len(r) for r in rows), *density.shape[1:])
+        for i, r in enumerate(rows):
+            _compiled(_coverage_into)(out, r, *fields[3 * i : 3 * i + 3], edge)
+        return out
 
     @staticmethod
-    def backward(ctx, grad_alpha: Tensor):
-        fields, ends = ctx.saved_tensors
-        d_fields, d_ends = _compiled(True)(fields, ends, grad_alpha.contiguous(), ctx.edge)
-        return d_fields, d_ends, None
+    def backward(ctx, grad_out: Tensor):
+        fields, grad_out, rows = ctx.saved_tensors, grad_out.contiguous(), ctx.rows
+        if rows is None:
+            return None, None, *_compiled(tube_coverage_grad)(*fields, grad_out, ctx.edge)
+        grad_from = _compiled(_coverage_grad_from)
+        return (
+            None,
+            None,
+            *(g for i, r in enumerate(rows) for g in grad_from(grad_out, r, *fields[3 * i : 3 * i + 3], ctx.edge)),
+        )
+
+
+def _in_stroke_order(parts: list[Tensor], rows: tuple[Tensor, ...] | None) -> Tensor:
+    """Per-group tensors (each (n_g, ...)) back in the strokes' order."""
+    return parts[0] if rows is None else torch.cat(parts).index_select(0, torch.cat(rows).argsort())
 
 
 def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:
@@ -314,11 +351,18 @@ def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, styl
         need = stamps_needed(strokes, height, width).clamp(4, 4096)
         groups = (2 ** torch.log2(need.float()).ceil()).long()
     sizes = groups.unique().tolist()
-    if len(sizes) == 1:
-        return _stamp_group(strokes, sizes[0], height, width, edge, style)
-    order = torch.argsort(groups, stable=True)  # strokes grouped by stamp count
-    parts = [_stamp_group(strokes[order[groups[order] == n]], n, height, width, edge, style) for n in sizes]
-    return torch.cat(parts).index_select(0, torch.argsort(order))  # back to the strokes' order
+    rows = None if len(sizes) == 1 else tuple((groups == n).nonzero().squeeze(1) for n in sizes)
+    parts = [
+        _stamp_fields(strokes if rows is None else strokes[r], n, height, width, style == "oil")
+        for n, r in zip(sizes, rows or (None,), strict=True)
+    ]
+    if _use_compiled(strokes):
+        alpha = _CompiledTube.apply(edge, rows, *(f for part in parts for f in part[:3]))
+    else:  # autograd through the pure function: it keeps the per-pixel terms, faster than recomputing
+        alpha = _in_stroke_order([tube_coverage(*part[:3], edge) for part in parts], rows)
+    if style == "oil":
+        alpha = alpha * _bristles(_in_stroke_order([part[3] for part in parts], rows), strokes)
+    return alpha
 
 
 # ---------------------------------------------------------------------------------------------
