@@ -161,11 +161,13 @@ def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
     return (length / (SPACING * sigma)).ceil().long() + 1
 
 
-def _stamp_fields(strokes: Tensor, n: int, height: int, width: int, oil: bool) -> tuple[Tensor, ...]:
-    """Stamp fields of strokes that all use n stamps. (N, 13) -> density, tfield (N, H, W), ends (N, 4),
-    and for the oil style the signed distance across the stroke (N, H, W), px (else None)."""
+def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool) -> tuple[Tensor, ...]:
+    """Stamp fields of strokes that all use the stamps at curve parameters t (n,).
+
+    strokes: (N, 13)  ->  density, tfield (N, H, W), ends (N, 4), and for the oil style the signed
+    distance across the stroke (N, H, W), px (else None)
+    """
     scale = strokes.new_tensor([width, height])
-    t = torch.linspace(0, 1, n, device=strokes.device, dtype=strokes.dtype)
     pts, tangent, t = bezier(strokes, t)
     pts, tangent = pts * scale, tangent * scale  # (N, n, 2) px
     radii = radius_px(strokes[:, 6:8], height, width)  # (N, 2) px at t = 0 and t = 1
@@ -343,6 +345,11 @@ def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:
     return torch.cat([cap[:, :1], sigma.new_zeros(sigma.shape[0], n - 2), cap[:, 1:]], dim=1)
 
 
+def _stamp_params(n: int, like: Tensor) -> Tensor:
+    # a tensor, not n itself, so that a compiled _stamp_fields serves every stamp count
+    return torch.linspace(0, 1, n, device=like.device, dtype=like.dtype)
+
+
 def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, style: Style = "flat") -> Tensor:
     """Coverage of each stroke from separable Gaussian stamps. (N, 13) -> (N, H, W)"""
     if strokes.shape[0] == 0:
@@ -352,11 +359,13 @@ def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, styl
         groups = (2 ** torch.log2(need.float()).ceil()).long()
     sizes = groups.unique().tolist()
     rows = None if len(sizes) == 1 else tuple((groups == n).nonzero().squeeze(1) for n in sizes)
+    compiled = _use_compiled(strokes)
+    stamp = _compiled(_stamp_fields) if compiled else _stamp_fields
     parts = [
-        _stamp_fields(strokes if rows is None else strokes[r], n, height, width, style == "oil")
+        stamp(strokes if rows is None else strokes[r], _stamp_params(n, strokes), height, width, style == "oil")
         for n, r in zip(sizes, rows or (None,), strict=True)
     ]
-    if _use_compiled(strokes):
+    if compiled:
         alpha = _CompiledTube.apply(edge, rows, *(f for part in parts for f in part[:3]))
     else:  # autograd through the pure function: it keeps the per-pixel terms, faster than recomputing
         alpha = _in_stroke_order([tube_coverage(*part[:3], edge) for part in parts], rows)
