@@ -21,7 +21,9 @@ Two rasterisers share that geometry and return each stroke's coverage α (N, H, 
   and the same edge as ``crisp``. Strokes are grouped by how many stamps they need, so a batch of
   mostly broad strokes is not billed for its thinnest one. The per-pixel step from the stamp fields
   to α is a pure function with its gradient written out (:func:`tube_coverage`,
-  :func:`tube_coverage_grad`); :func:`compile_canvas` runs both as torch.compile'd kernels.
+  :func:`tube_coverage_grad`). :func:`compile_canvas` switches on torch.compile'd kernels: the
+  stamp fields (forward and backward), and the per-pixel step and its written-out gradient, each
+  one loop over the pixels that writes (or reads) its stroke group's rows of the output.
 
 The ``oil`` style streaks α along the stroke, like the bristles of a dry brush, and stays
 differentiable. :func:`paint` composites strokes one after another:
@@ -270,14 +272,15 @@ def _coverage_grad_from(
     return tube_coverage_grad(density, tfield, ends, grad_out.index_select(0, rows), edge)
 
 
-# torch.compile fuses each of the functions above into one loop over the pixels, which saves most
-# of their memory traffic (bench/README.md). Off by default: the first call compiles for 10-40 s.
-# Turn on with compile_canvas() or GLIMPSE_COMPILE=1.
+# torch.compile fuses each of the per-pixel functions above into one loop over the pixels, and the
+# stamp fields' small operations into a few kernels (bench/README.md). Off by default: the first
+# call compiles for about 40 s (cached on disk after that). Turn on with compile_canvas() or
+# GLIMPSE_COMPILE=1.
 _compile = os.environ.get("GLIMPSE_COMPILE", "0") not in ("", "0")
 
 
 def compile_canvas(enabled: bool = True) -> bool:
-    """Render the fast mode's per-pixel maths with torch.compile'd kernels (or stop doing so).
+    """Render the fast mode with torch.compile'd kernels (or stop doing so).
     Returns the previous setting, so that a caller can restore it."""
     global _compile
     previous, _compile = _compile, bool(enabled)
