@@ -222,18 +222,20 @@ def test_written_out_tube_gradient_matches_autograd():
 def test_compiled_canvas_matches_eager():
     pytest.importorskip("torch._inductor")
     torch.manual_seed(7)
-    s = torch.rand(2, 12, 13)
+    mixed = torch.rand(2, 12, 13)  # several stamp-count groups, written into the output in place
+    same = torch.rand(1, 1, 13).expand(2, 5, 13).clone()  # one group holding every stroke
     target = torch.rand(2, 3, 24, 20)
-    results = []
     before = compile_canvas(False)
     try:
-        for on in (False, True):
-            compile_canvas(on)
-            x = s.clone().requires_grad_(True)
-            loss = (paint(blank(2, 3, 24, 20), x) - target).pow(2).mean()
-            (g,) = torch.autograd.grad(loss, x)
-            results.append((loss.detach(), g))
+        for s, style in ((mixed, "flat"), (same, "flat"), (mixed, "oil")):
+            results = []
+            for on in (False, True):
+                compile_canvas(on)
+                x = s.clone().requires_grad_(True)
+                loss = (paint(blank(2, 3, 24, 20), x, style=style) - target).pow(2).mean()
+                (g,) = torch.autograd.grad(loss, x)
+                results.append((loss.detach(), g))
+            assert torch.allclose(results[0][0], results[1][0], rtol=1e-5)
+            assert torch.allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)
     finally:
         compile_canvas(before)
-    assert torch.allclose(results[0][0], results[1][0], rtol=1e-5)
-    assert torch.allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)
