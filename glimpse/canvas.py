@@ -413,9 +413,9 @@ def composite(canvas: Tensor, alpha: Tensor, colour: Tensor) -> Tensor:
 
     canvas: (B, C, H, W);  alpha: (B, S, H, W);  colour: (B, S, C)  ->  (B, C, H, W)
     """
-    for s in range(alpha.shape[1]):
-        a = alpha[:, s, None]  # (B, 1, H, W)
-        canvas = canvas + a * (colour[:, s, :, None, None] - canvas)
+    # unbind, not alpha[:, s]: the gradient of S slices would fill S zero tensors of alpha's size
+    for a, c in zip(alpha.unbind(1), colour.unbind(1), strict=True):  # (B, H, W), (B, C)
+        canvas = canvas + a[:, None] * (c[:, :, None, None] - canvas)
     return canvas
 
 
