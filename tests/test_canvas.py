@@ -16,9 +16,8 @@ from glimpse.canvas import (
     radius_px,
     stroke_alpha,
     stroke_colour,
-    tube_coverage,
-    tube_coverage_grad,
 )
+from glimpse.stamps import tube_coverage, tube_coverage_grad
 
 
 def stroke(x0, y0, x2, y2, r=0.1, opacity=1.0, rgb=(1.0, 0.0, 0.0), ctrl=(0.5, 0.5)) -> torch.Tensor:
