@@ -72,12 +72,18 @@ def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool
     ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], strokes[:, 8], strokes[:, 9] - strokes[:, 8]], -1)
     if not oil:
         return density, tfield, ends, None
-    safe = torch.where(density > 1e-30, density, torch.ones_like(density))
+    _, safe = _guarded(density)
     normal = torch.stack([-tangent[..., 1], tangent[..., 0]], -1)
     normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, n, 2)
     across = torch.bmm(gy_t, (w * normal[..., 0])[..., None] * dx * gx)
     across = across + torch.bmm((dy * gy).transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
     return density, tfield, ends, across / safe
+
+
+def _guarded(density: Tensor) -> tuple[Tensor, Tensor]:
+    """Where any stamp reaches (density > 1e-30), and the density with 1 elsewhere, safe to divide by."""
+    inside = density > 1e-30
+    return inside, torch.where(inside, density, torch.ones_like(density))
 
 
 def _tube_terms(density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]:
@@ -86,8 +92,7 @@ def _tube_terms(density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> t
     density, tfield: (N, H, W);  ends: (N, 4)
     returns inside, D (1 outside), t, r, o, σ, -2 ln D, u, sigmoid((r - u σ)/edge), each (N, H, W)
     """
-    inside = density > 1e-30
-    safe = torch.where(inside, density, torch.ones_like(density))
+    inside, safe = _guarded(density)
     # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
     # float32 where 1/safe² would overflow
     t = tfield / safe
@@ -188,11 +193,10 @@ class _CompiledTube(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, edge: float, rows: tuple[Tensor, ...] | None, *fields: Tensor) -> Tensor:
+        density = fields[0]
+        rows = rows or (torch.arange(len(density), device=density.device),)  # one group: every row
         ctx.save_for_backward(*fields)
         ctx.edge, ctx.rows = edge, rows
-        if rows is None:
-            return _compiled(tube_coverage)(*fields, edge)
-        density = fields[0]
         out = density.new_empty(sum(len(r) for r in rows), *density.shape[1:])
         for i, r in enumerate(rows):
             _compiled(_coverage_into)(out, r, *fields[3 * i : 3 * i + 3], edge)
@@ -201,8 +205,6 @@ class _CompiledTube(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         fields, grad_out, rows = ctx.saved_tensors, grad_out.contiguous(), ctx.rows
-        if rows is None:
-            return None, None, *_compiled(tube_coverage_grad)(*fields, grad_out, ctx.edge)
         grad_from = _compiled(_coverage_grad_from)
         return (
             None,
