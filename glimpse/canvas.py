@@ -10,7 +10,8 @@ share their geometry and return each stroke's coverage α (N, H, W):
 
 The ``oil`` style streaks α along the stroke, like the bristles of a dry brush, and stays
 differentiable. :func:`paint` composites strokes one after another:
-canvas ← canvas (1 - α) + α colour (greyscale canvases take the colour's luminance).
+canvas ← canvas (1 - α) + α colour (greyscale canvases take the colour's luminance);
+:func:`composite_solved` does the same with each stroke's least-squares colour for a target.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "check_strokes",
     "compile_canvas",
     "composite",
+    "composite_solved",
     "crisp_alpha",
     "paint",
     "radius_px",
@@ -128,6 +130,28 @@ def composite(canvas: Tensor, alpha: Tensor, colour: Tensor) -> Tensor:
     for a, c in zip(alpha.unbind(1), colour.unbind(1), strict=True):  # (B, H, W), (B, C)
         canvas = canvas + a[:, None] * (c[:, :, None, None] - canvas)
     return canvas
+
+
+def composite_solved(
+    canvas: Tensor, alpha: Tensor, prior: Tensor, target: Tensor, weight: float = 1.0
+) -> tuple[Tensor, Tensor]:
+    """Lay strokes over the canvas one after another, each in the colour that brings the canvas
+    closest to ``target`` (least squares, given its coverage), pulled towards ``prior`` with the
+    weight of ``weight`` fully covered pixels (so a stroke that covers almost nothing keeps its
+    prior colour), and clamped to [0, 1].
+
+    canvas, target: (B, C, H, W);  alpha: (B, S, H, W);  prior: (B, S, C)
+    returns: the canvas (B, C, H, W) and the colours used (B, S, C). Differentiable in all inputs.
+    """
+    colours = []
+    for a, p in zip(alpha.unbind(1), prior.unbind(1), strict=True):  # (B, H, W), (B, C)
+        a = a[:, None]
+        rest = target - canvas * (1 - a)  # what the stroke's a·colour should add: (B, C, H, W)
+        num = (a * rest).sum((2, 3)) + weight * p
+        c = (num / ((a * a).sum((2, 3)) + weight)).clamp(0, 1)  # (B, C)
+        canvas = canvas + a * (c[:, :, None, None] - canvas)
+        colours.append(c)
+    return canvas, torch.stack(colours, 1)
 
 
 def paint(

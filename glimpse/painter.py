@@ -3,9 +3,11 @@
 Each step a small CNN encodes the target, the canvas so far, their difference, the step number
 and two coordinate planes; a recurrent core (the library's RNN, LSTM or GRU) carries what it has
 painted; a stroke head emits k strokes of 13 numbers (by default at the peaks of the remaining
-error, looked at through the retina), which :func:`glimpse.canvas.paint` lays on the canvas. The
-canvas is differentiable, so the whole episode trains by backprop through time on the pixel loss
-(:func:`paint_loss`).
+error, looked at through the retina), which :func:`glimpse.canvas.paint` lays on the canvas. With
+``colour="solved"`` each stroke is laid in the colour that brings the canvas closest to the target
+under its coverage (least squares, :func:`glimpse.canvas.composite_solved`): the network chooses
+where and how a stroke lies, arithmetic chooses its colour. The canvas is differentiable, so the
+whole episode trains by backprop through time on the pixel loss (:func:`paint_loss`).
 
 The encoder always sees the target at ``cfg.size``; strokes are resolution-free, so the same
 strokes can be rendered on a larger canvas (see :func:`glimpse.painting.paint_pictures`).
@@ -21,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glimpse.canvas import STROKE_SIZE, blank, paint
+from glimpse.canvas import STROKE_SIZE, blank, composite_solved, paint, stroke_alpha, stroke_colour
 from glimpse.cores import make_core
 from glimpse.sensor import pad_images, retina_padded
 
@@ -40,6 +42,7 @@ class PainterConfig:
     glimpse_size: int = 8  # "error" head: retina patch side, px at cfg.size
     glimpse_scales: int = 3  # "error" head: patches of 8, 16, 32 px
     reach: float = 0.25  # "error" head: how far stroke ends may lie from their peak (canvas sides)
+    colour: Literal["head", "solved"] = "head"  # the head's colours, or least squares on the target
     mode: Literal["fast", "crisp"] = "fast"  # canvas rasteriser used in training
     style: Literal["flat", "oil"] = "flat"
     edge: float = 0.5  # px, softness of stroke edges
@@ -241,10 +244,22 @@ class Painter(nn.Module):
             # the canvas as an observation is detached: strokes learn through the canvas's later
             # losses and the core's state, not through what the encoder makes of them
             strokes, state = self.step(small, _resize(canvas.detach(), cfg.size), progress, state)
-            canvas = paint(canvas, strokes, cfg.mode, cfg.style, cfg.edge)
+            if cfg.colour == "solved":
+                canvas, strokes = self.lay_solved(canvas, strokes, target)
+            else:
+                canvas = paint(canvas, strokes, cfg.mode, cfg.style, cfg.edge)
             all_strokes.append(strokes)
             canvases.append(canvas)
         return PaintRollout(torch.stack(all_strokes), torch.stack(canvases), state)
+
+    def lay_solved(self, canvas: Tensor, strokes: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        """Paint strokes (B, k, 13) in the least-squares colours for ``target`` (the head's colours
+        as the prior); returns the canvas and the strokes with those colours (grey on 1 channel)."""
+        cfg = self.cfg
+        c, h, w = canvas.shape[1:]
+        alpha = stroke_alpha(strokes, h, w, cfg.mode, cfg.style, cfg.edge)  # (B, k, H, W)
+        canvas, colour = composite_solved(canvas, alpha, stroke_colour(strokes, c), target)
+        return canvas, torch.cat([strokes[..., :10], colour.expand(-1, -1, 3)], -1)
 
 
 def _resize(x: Tensor, size: int) -> Tensor:

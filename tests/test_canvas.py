@@ -12,6 +12,7 @@ from glimpse.canvas import (
     check_strokes,
     compile_canvas,
     composite,
+    composite_solved,
     paint,
     radius_px,
     stroke_alpha,
@@ -86,6 +87,39 @@ def test_composite_matches_the_over_formula():
         a = alpha[:, s, None]
         expected = expected * (1 - a) + a * colour[:, s, :, None, None]
     assert torch.allclose(composite(canvas, alpha, colour), expected, atol=1e-6)
+
+
+def test_composite_solved_finds_the_colour_of_a_known_stroke():
+    s = stroke(0.2, 0.3, 0.8, 0.6, r=0.3, opacity=0.9, rgb=(0.2, 0.7, 0.4))[None, None]
+    canvas = torch.full((1, 3, 24, 24), 0.5)
+    target = paint(canvas, s)
+    alpha = stroke_alpha(s, 24, 24)
+    wrong = torch.tensor([[[1.0, 0.0, 0.0]]])
+    out, colour = composite_solved(canvas, alpha, wrong, target, weight=0.0)
+    assert torch.allclose(colour, s[..., 10:13], atol=1e-4) and torch.allclose(out, target, atol=1e-5)
+    # a prior's weight pulls towards it; a stroke that covers nothing keeps its prior
+    _, pulled = composite_solved(canvas, alpha, wrong, target, weight=1e6)
+    assert torch.allclose(pulled, wrong, atol=1e-3)
+    _, kept = composite_solved(canvas, torch.zeros_like(alpha), wrong, target)
+    assert torch.equal(kept, wrong)
+
+
+def test_composite_solved_never_does_worse_than_its_prior_and_is_differentiable():
+    torch.manual_seed(5)
+    canvas, target = torch.rand(4, 3, 10, 11), torch.rand(4, 3, 10, 11)
+    alpha, prior = torch.rand(4, 1, 10, 11), torch.rand(4, 1, 3)
+    solved, _ = composite_solved(canvas, alpha, prior, target, weight=0.0)
+    fixed = composite(canvas, alpha, prior)
+    # per channel the error is a convex quadratic in the colour: the clamped minimum is the best in [0, 1]
+    assert ((solved - target).pow(2).sum((1, 2, 3)) <= (fixed - target).pow(2).sum((1, 2, 3)) + 1e-6).all()
+    # the colours stay inside [0, 1] for any target, and are a smooth function of everything
+    _, far = composite_solved(canvas, alpha, prior, 3 * target - 1)
+    assert far.min() >= 0 and far.max() <= 1
+    g = torch.Generator().manual_seed(6)
+    c, a, p, t = (0.2 + 0.6 * torch.rand(shape, generator=g, dtype=torch.float64) for shape in
+                  ((2, 3, 4, 5), (2, 3, 4, 5), (2, 3, 3), (2, 3, 4, 5)))  # fmt: skip
+    inputs = tuple(x.requires_grad_(True) for x in (c, a, p, t))
+    assert torch.autograd.gradcheck(composite_solved, inputs, eps=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", MODES)

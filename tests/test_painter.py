@@ -48,6 +48,27 @@ def test_rollout_shapes_and_step_interface():
     assert torch.allclose(errs[2], (r.canvases[0] - x).pow(2).mean(dim=(1, 2, 3)), atol=1e-6)
 
 
+@pytest.mark.parametrize("channels", [3, 1])
+def test_solved_colours_are_in_the_strokes_and_beat_the_heads(channels):
+    torch.manual_seed(0)
+    head = small_painter(channels=channels)
+    solved = small_painter(channels=channels, colour="solved")
+    solved.load_state_dict(head.state_dict())
+    x = torch.rand(4, channels, 16, 16)
+    with torch.no_grad():
+        r, h = solved.rollout(x), head.rollout(x)
+    # the first step's geometry is the same (later steps see other canvases), its colours differ
+    # (grey on one channel); painting the returned strokes again gives the rollout's canvas, so
+    # rendering, evaluation and GIFs need no colour solver
+    assert torch.equal(r.strokes[0, ..., :10], h.strokes[0, ..., :10])
+    assert not torch.allclose(r.strokes[0, ..., 10:], h.strokes[0, ..., 10:])
+    if channels == 1:
+        assert torch.equal(r.strokes[..., 10], r.strokes[..., 12])
+    canvas = paint(blank(4, channels, 16, 16), stroke_sequence(r))
+    assert torch.allclose(canvas, r.canvases[-1], atol=1e-5)
+    assert (r.canvases[-1] - x).pow(2).mean() < (h.canvases[-1] - x).pow(2).mean()
+
+
 def test_short_training_run_beats_the_blank_canvas():
     torch.manual_seed(0)
     model = small_painter()

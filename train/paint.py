@@ -62,6 +62,7 @@ class Args(RunArgs):
     hidden: int = arg(256, "core width")
     width: int = arg(32, "channels of the encoder's first convolution")
     where: Literal["error", "free"] = arg("error", "strokes start at peaks of the remaining error, or anywhere")
+    colour: Literal["head", "solved"] = arg("solved", "stroke colours: least squares on the target, or the head's own")
     mode: Literal["fast", "crisp"] = arg("fast", "canvas rasteriser")
     style: Literal["flat", "oil"] = arg("flat", "stroke style")
     edge: float = arg(0.5, "stroke edge softness, px")
