@@ -268,13 +268,19 @@ def _resize(x: Tensor, size: int) -> Tensor:
     return F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear", align_corners=None)
 
 
-def paint_loss(rollout: PaintRollout, target: Tensor) -> tuple[Tensor, Tensor]:
+def paint_loss(rollout: PaintRollout, target: Tensor, relative: bool = False) -> tuple[Tensor, Tensor]:
     """Mean over steps of the per-pixel squared error, and the per-step errors (T,) (detached).
 
     Averaging over every step, not only the last, asks for a good painting at every stroke count.
+    With ``relative=True`` the mean is divided by its own detached value (times 0.01, a typical
+    error, so gradients keep their usual size): the gradient is that of 0.01·log(error), so a chunk
+    of late steps, whose error is small, pulls as hard as a chunk of early ones.
     """
     per_step = (rollout.canvases - target.unsqueeze(0)).pow(2).mean(dim=(1, 2, 3, 4))  # (T,)
-    return per_step.mean(), per_step.detach()
+    loss = per_step.mean()
+    if relative:
+        loss = 0.01 * loss / loss.detach().clamp_min(1e-8)
+    return loss, per_step.detach()
 
 
 def stroke_sequence(rollout: PaintRollout) -> Tensor:

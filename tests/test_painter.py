@@ -69,6 +69,21 @@ def test_solved_colours_are_in_the_strokes_and_beat_the_heads(channels):
     assert (r.canvases[-1] - x).pow(2).mean() < (h.canvases[-1] - x).pow(2).mean()
 
 
+def test_relative_loss_is_the_mean_loss_rescaled_by_its_own_value():
+    torch.manual_seed(0)
+    model = small_painter()
+    x = torch.rand(4, 3, 16, 16)
+    grads = []
+    for relative in (False, True):
+        model.zero_grad()
+        loss, per_step = paint_loss(model.rollout(x), x, relative=relative)
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    mean = per_step.mean()
+    assert torch.allclose(loss, torch.tensor(0.01))  # the value is the scale; the gradient is what counts
+    assert torch.allclose(grads[1], grads[0] * 0.01 / mean, rtol=1e-4, atol=1e-9)
+
+
 def test_short_training_run_beats_the_blank_canvas():
     torch.manual_seed(0)
     model = small_painter()

@@ -53,6 +53,9 @@ class Args(RunArgs):
     folder: str | None = arg(None, "folder of pictures for --dataset folder (its last tenth is the test set)")
     data_root: str | None = arg(None, "data root holding celeba/ or MNIST/ (default: $GLIMPSE_DATA, then ./data)")
     clip: float = arg(1.0, "gradient-norm clipping")
+    loss: Literal["mean", "relative"] = arg(
+        "relative", "each chunk's mean error, or that error over its own value (late chunks pull as hard)"
+    )
     size: int = arg(64, "training canvas side (a multiple of 16)")
     channels: int = arg(3, "3 (RGB) or 1 (greyscale)")
     steps: int = arg(40, "recurrent steps per painting")
@@ -102,7 +105,7 @@ def train_epoch(model: Painter, opt, sched, data: ImageSet, a: Args, gen: torch.
         canvas, state = None, None
         for start in range(0, a.steps, a.tbptt):  # one update per chunk of the episode
             r = model.rollout(x, min(a.tbptt, a.steps - start), canvas, state, start)
-            loss, per_step = paint_loss(r, x)
+            loss, per_step = paint_loss(r, x, relative=a.loss == "relative")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
