@@ -1,0 +1,94 @@
+"""Fine-tune a painter for a fixed wall time with one training loss, and log its validation error.
+
+    python -m bench.paint_loss_ab --loss mean     --minutes 30 --out bench/results/paint-loss-ab/mean.jsonl
+    python -m bench.paint_loss_ab --loss relative --minutes 30 --out bench/results/paint-loss-ab/relative.jsonl
+
+Run the two side by side (one thread each) so that they share the machine's speed. Both start from
+the same checkpoint, see the same batches and flips (seed 0) and use Adam at a constant --lr, with
+train.paint's chunked updates (5 steps per chunk, one update each). Training pictures: the first
+7,744 CelebA training faces; validation: the next 256 (error after 10/50/100/200 strokes, every 10
+minutes). ``relative`` divides each chunk's loss by its own detached value (``paint_loss``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from glimpse.canvas import compile_canvas
+from glimpse.checkpoint import load_model
+from glimpse.painter import mse_by_strokes, paint_loss, stroke_sequence
+from glimpse.pictures import picture_splits
+
+COUNTS = [10, 50, 100, 200]
+
+
+@torch.no_grad()
+def validate(model, val) -> dict[int, float]:
+    model.eval()
+    sums = dict.fromkeys(COUNTS, 0.0)
+    for x, _ in val.batches(128):
+        for c, e in mse_by_strokes(stroke_sequence(model.rollout(x)), x, COUNTS).items():
+            sums[c] += e.sum().item()
+    model.train()
+    return {c: v / len(val) for c, v in sums.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--loss", choices=["mean", "relative"], required=True)
+    p.add_argument("--checkpoint", default="glimpse/weights/painter_celeba.pt")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    compile_canvas(True)
+    train, val, _ = picture_splits("celeba", 64, a.data_root, None, 256, 7744, progress=False)
+    model = load_model(a.checkpoint)
+    model.train()
+    steps, chunk = model.cfg.steps, 5
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    gen = torch.Generator().manual_seed(0)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text("")
+
+    def record(t: float, batches: int) -> None:
+        row = {"loss": a.loss, "minutes": round(t, 1), "batches": batches, "val": validate(model, val)}
+        with open(a.out, "a") as log:
+            log.write(json.dumps(row) + "\n")
+
+    record(0.0, 0)
+    t0, batches, next_eval = time.time(), 0, 10.0
+    while (time.time() - t0) / 60 < a.minutes:
+        for x, _ in train.batches(16, shuffle=True, generator=gen, drop_last=True):
+            flip = torch.rand(16, generator=gen) < 0.5
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            canvas, state = None, None
+            for start in range(0, steps, chunk):
+                r = model.rollout(x, chunk, canvas, state, start)
+                loss, _ = paint_loss(r, x, relative=a.loss == "relative")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                canvas, state = r.canvases[-1].detach(), tuple(s.detach() for s in r.state)
+            batches += 1
+            minutes = (time.time() - t0) / 60
+            if minutes > next_eval:
+                record(minutes, batches)
+                next_eval += 10
+            if minutes > a.minutes:
+                break
+    record((time.time() - t0) / 60, batches)
+
+
+if __name__ == "__main__":
+    main()
