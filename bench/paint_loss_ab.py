@@ -21,21 +21,17 @@ import torch
 
 from glimpse.canvas import compile_canvas
 from glimpse.checkpoint import load_model
-from glimpse.painter import mse_by_strokes, paint_loss, stroke_sequence
 from glimpse.pictures import picture_splits
+from train.paint import evaluate, train_batch
 
 COUNTS = [10, 50, 100, 200]
 
 
-@torch.no_grad()
 def validate(model, val) -> dict[int, float]:
-    model.eval()
-    sums = dict.fromkeys(COUNTS, 0.0)
-    for x, _ in val.batches(128):
-        for c, e in mse_by_strokes(stroke_sequence(model.rollout(x)), x, COUNTS).items():
-            sums[c] += e.sum().item()
+    """train.paint's evaluation, leaving the model in training mode."""
+    errors = evaluate(model, val, COUNTS, "cpu", batch_size=128)
     model.train()
-    return {c: v / len(val) for c, v in sums.items()}
+    return errors
 
 
 def main() -> None:
@@ -54,7 +50,6 @@ def main() -> None:
     train, val, _ = picture_splits("celeba", 64, a.data_root, None, 256, 7744, progress=False)
     model = load_model(a.checkpoint)
     model.train()
-    steps, chunk = model.cfg.steps, 5
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     gen = torch.Generator().manual_seed(0)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
@@ -71,15 +66,7 @@ def main() -> None:
         for x, _ in train.batches(16, shuffle=True, generator=gen, drop_last=True):
             flip = torch.rand(16, generator=gen) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            canvas, state = None, None
-            for start in range(0, steps, chunk):
-                r = model.rollout(x, chunk, canvas, state, start)
-                loss, _ = paint_loss(r, x, relative=a.loss == "relative")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                canvas, state = r.canvases[-1].detach(), tuple(s.detach() for s in r.state)
+            train_batch(model, opt, x, model.cfg.steps, 5, 1.0, a.loss == "relative")
             batches += 1
             minutes = (time.time() - t0) / 60
             if minutes > next_eval:

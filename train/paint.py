@@ -93,6 +93,25 @@ def model_config(a: Args) -> PainterConfig:
     return PainterConfig(**{k: v for k, v in dataclasses.asdict(a).items() if k in fields})
 
 
+def train_batch(
+    model: Painter, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int, tbptt: int, clip: float, relative: bool
+) -> torch.Tensor:
+    """Paint one batch for ``steps`` steps, one update per chunk of ``tbptt`` steps (truncated
+    backprop through time); returns the per-step errors (steps,) (detached)."""
+    losses = []
+    canvas, state = None, None
+    for start in range(0, steps, tbptt):
+        r = model.rollout(x, min(tbptt, steps - start), canvas, state, start)
+        loss, per_step = paint_loss(r, x, relative)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        canvas, state = r.canvases[-1].detach(), tuple(s.detach() for s in r.state)
+        losses.append(per_step)
+    return torch.cat(losses)
+
+
 def train_epoch(model: Painter, opt, sched, data: ImageSet, a: Args, gen: torch.Generator, device, bar) -> dict:
     """One pass over the training pictures; returns the mean loss and final-step error."""
     model.train()
@@ -101,19 +120,8 @@ def train_epoch(model: Painter, opt, sched, data: ImageSet, a: Args, gen: torch.
         if a.flip:
             flip = torch.rand(x.shape[0], generator=gen) < 0.5
             x = torch.where(flip.to(device).view(-1, 1, 1, 1), x.flip(-1), x)
-        losses = []
-        canvas, state = None, None
-        for start in range(0, a.steps, a.tbptt):  # one update per chunk of the episode
-            r = model.rollout(x, min(a.tbptt, a.steps - start), canvas, state, start)
-            loss, per_step = paint_loss(r, x, relative=a.loss == "relative")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
-            opt.step()
-            canvas, state = r.canvases[-1].detach(), tuple(s.detach() for s in r.state)
-            losses.append(per_step)
+        per_step = train_batch(model, opt, x, a.steps, a.tbptt, a.clip, a.loss == "relative")
         sched.step()
-        per_step = torch.cat(losses)
         stats = torch.stack([per_step.mean(), per_step[-1]])
         sums = stats if sums is None else sums + stats
         n += 1
