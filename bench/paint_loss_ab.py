@@ -1,7 +1,12 @@
-"""Fine-tune a painter for a fixed wall time with one training loss, and log its validation error.
+"""Train a painter for a fixed wall time with one training loss, and log its validation error.
 
     python -m bench.paint_loss_ab --loss mean     --minutes 30 --out bench/results/paint-loss-ab/mean.jsonl
     python -m bench.paint_loss_ab --loss relative --minutes 30 --out bench/results/paint-loss-ab/relative.jsonl
+    python -m bench.paint_loss_ab --loss relative --scratch encoder_size=32 steps=20 --lr 1e-3 --out ...
+
+By default it fine-tunes --checkpoint; ``--scratch KEY=VALUE ...`` instead starts a new painter
+(train.paint's defaults: solved colours, 40 steps × 5 strokes) with those PainterConfig fields
+changed, to compare painter shapes at equal wall time.
 
 Run the two side by side (one thread each) so that they share the machine's speed. Both start from
 the same checkpoint, see the same batches and flips (seed 0) and use Adam at a constant --lr, with
@@ -13,6 +18,7 @@ minutes). ``relative`` divides each chunk's loss by its own detached value (``pa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,6 +27,7 @@ import torch
 
 from glimpse.canvas import compile_canvas
 from glimpse.checkpoint import load_model
+from glimpse.painter import Painter, PainterConfig
 from glimpse.pictures import picture_splits
 from train.paint import evaluate, train_batch
 
@@ -34,6 +41,19 @@ def validate(model, val) -> dict[int, float]:
     return errors
 
 
+def scratch_config(pairs: list[str]) -> PainterConfig:
+    """PainterConfig(colour="solved") with KEY=VALUE fields changed (values parsed as the default's type)."""
+    cfg = PainterConfig(colour="solved")
+    fields = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not hasattr(cfg, key):
+            raise SystemExit(f"--scratch: PainterConfig has no field {key!r}")
+        default = getattr(cfg, key)
+        fields[key] = value if isinstance(default, str) else int(value) if default is None else type(default)(value)
+    return dataclasses.replace(cfg, **fields)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--loss", choices=["mean", "relative"], required=True)
@@ -42,13 +62,14 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scratch", nargs="*", metavar="KEY=VALUE", help="train a new painter with these config fields")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     compile_canvas(True)
     train, val, _ = picture_splits("celeba", 64, a.data_root, None, 256, 7744, progress=False)
-    model = load_model(a.checkpoint)
+    model = load_model(a.checkpoint) if a.scratch is None else Painter(scratch_config(a.scratch))
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     gen = torch.Generator().manual_seed(0)
@@ -56,7 +77,8 @@ def main() -> None:
     Path(a.out).write_text("")
 
     def record(t: float, batches: int) -> None:
-        row = {"loss": a.loss, "minutes": round(t, 1), "batches": batches, "val": validate(model, val)}
+        row = {"loss": a.loss, "scratch": a.scratch, "minutes": round(t, 1), "batches": batches}
+        row["val"] = validate(model, val)
         with open(a.out, "a") as log:
             log.write(json.dumps(row) + "\n")
 

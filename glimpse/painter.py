@@ -1,7 +1,8 @@
 """The stroke painter: a recurrent policy that looks at a target and its canvas and paints strokes.
 
 Each step a small CNN encodes the target, the canvas so far, their difference, the step number
-and two coordinate planes; a recurrent core (the library's RNN, LSTM or GRU) carries what it has
+and two coordinate planes (optionally at a coarser ``encoder_size``: the head still looks at full
+resolution); a recurrent core (the library's RNN, LSTM or GRU) carries what it has
 painted; a stroke head emits k strokes of 13 numbers (by default at the peaks of the remaining
 error, looked at through the retina), which :func:`glimpse.canvas.paint` lays on the canvas. With
 ``colour="solved"`` each stroke is laid in the colour that brings the canvas closest to the target
@@ -9,7 +10,8 @@ under its coverage (least squares, :func:`glimpse.canvas.composite_solved`): the
 where and how a stroke lies, arithmetic chooses its colour. The canvas is differentiable, so the
 whole episode trains by backprop through time on the pixel loss (:func:`paint_loss`).
 
-The encoder always sees the target at ``cfg.size``; strokes are resolution-free, so the same
+The painter always looks at the target at ``cfg.size``, whatever the canvas's size; strokes are
+resolution-free, so the same
 strokes can be rendered on a larger canvas (see :func:`glimpse.painting.paint_pictures`).
 """
 
@@ -38,6 +40,7 @@ class PainterConfig:
     hidden: int = 256
     layers: int = 1
     width: int = 32  # channels of the encoder's first convolution (doubling twice)
+    encoder_size: int | None = None  # side the encoder sees target and canvas at (None: size)
     where: Literal["error", "free"] = "error"  # strokes placed at the peaks of the error, or anywhere
     glimpse_size: int = 8  # "error" head: retina patch side, px at cfg.size
     glimpse_scales: int = 3  # "error" head: patches of 8, 16, 32 px
@@ -188,7 +191,7 @@ class Painter(nn.Module):
     def __init__(self, cfg: PainterConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg.channels, cfg.size, cfg.width, cfg.hidden)
+        self.encoder = Encoder(cfg.channels, cfg.encoder_size or cfg.size, cfg.width, cfg.hidden)
         self.core = make_core(cfg.core, cfg.hidden, cfg.hidden, cfg.layers)
         if cfg.where == "error":
             self.head = ErrorGlimpseHead(
@@ -209,8 +212,10 @@ class Painter(nn.Module):
     def step(
         self, target: Tensor, canvas: Tensor, progress: Tensor, state: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """One step at the encoder's size: (B, k, 13) strokes and the next core state."""
-        h, state = self.core.step(self.encoder(target, canvas, progress), state)
+        """One step on target and canvas at cfg.size (the encoder sees them at cfg.encoder_size, the
+        head at cfg.size): (B, k, 13) strokes and the next core state."""
+        seen = self.cfg.encoder_size or self.cfg.size
+        h, state = self.core.step(self.encoder(_resize(target, seen), _resize(canvas, seen), progress), state)
         return self.head(h, target, canvas, progress), state
 
     def rollout(

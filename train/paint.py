@@ -64,6 +64,7 @@ class Args(RunArgs):
     core: Literal["rnn", "lstm", "gru"] = arg("lstm", "recurrent core")
     hidden: int = arg(256, "core width")
     width: int = arg(32, "channels of the encoder's first convolution")
+    encoder_size: int | None = arg(None, "side the encoder sees pictures at (multiple of 16; default --size)")
     where: Literal["error", "free"] = arg("error", "strokes start at peaks of the remaining error, or anywhere")
     colour: Literal["head", "solved"] = arg("solved", "stroke colours: least squares on the target, or the head's own")
     mode: Literal["fast", "crisp"] = arg("fast", "canvas rasteriser")
@@ -82,6 +83,8 @@ class Args(RunArgs):
                 raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.size % 16:
             raise SystemExit(f"--size must be a multiple of 16, got {self.size}")
+        if self.encoder_size is not None and not (0 < self.encoder_size <= self.size and self.encoder_size % 16 == 0):
+            raise SystemExit(f"--encoder-size must be a multiple of 16 up to --size, got {self.encoder_size}")
         if self.channels not in (1, 3):
             raise SystemExit(f"--channels must be 1 or 3, got {self.channels}")
         if not self.lr > 0 or not self.edge > 0:
