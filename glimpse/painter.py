@@ -1,18 +1,18 @@
 """The stroke painter: a recurrent policy that looks at a target and its canvas and paints strokes.
 
 Each step a small CNN encodes the target, the canvas so far, their difference, the step number
-and two coordinate planes (optionally at a coarser ``encoder_size``: the head still looks at full
-resolution); a recurrent core (the library's RNN, LSTM or GRU) carries what it has
-painted; a stroke head emits k strokes of 13 numbers (by default at the peaks of the remaining
-error, looked at through the retina), which :func:`glimpse.canvas.paint` lays on the canvas. With
+and two coordinate planes (optionally at a coarser ``encoder_size``; the head still looks at full
+resolution); a recurrent core (the library's RNN, LSTM or GRU) carries what it has painted; a
+stroke head emits k strokes of 13 numbers (by default at the peaks of the remaining error, looked
+at through the retina), which :func:`glimpse.canvas.paint` lays on the canvas. With
 ``colour="solved"`` each stroke is laid in the colour that brings the canvas closest to the target
 under its coverage (least squares, :func:`glimpse.canvas.composite_solved`): the network chooses
 where and how a stroke lies, arithmetic chooses its colour. The canvas is differentiable, so the
 whole episode trains by backprop through time on the pixel loss (:func:`paint_loss`).
 
 The painter always looks at the target at ``cfg.size``, whatever the canvas's size; strokes are
-resolution-free, so the same
-strokes can be rendered on a larger canvas (see :func:`glimpse.painting.paint_pictures`).
+resolution-free, so the same strokes can be rendered on a larger canvas (see
+:func:`glimpse.painting.paint_pictures`).
 """
 
 from __future__ import annotations
