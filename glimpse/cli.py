@@ -22,7 +22,7 @@ import torch
 
 SHIPPED = {
     "ram": "ram_mnist.pt",
-    "painter": "painter_celeba.pt",  # faces, 40 steps × 5 strokes
+    "painter": "painter_celeba.pt",  # faces, 20 steps × 10 strokes
     "painter-30": "painter_celeba30.pt",  # faces, 6 steps × 5 strokes
     "painter-mnist": "painter_mnist.pt",
 }

@@ -42,12 +42,13 @@ def map_strokes(strokes: Tensor, left: float, top: float, size: float) -> Tensor
 def plan(strokes: int, size: int, painter_size: int, per_step: int) -> tuple[int, int, int]:
     """(steps of the whole-picture pass, grid g, steps per patch) for a stroke budget.
 
-    Pictures up to 1.5× the painter's size are painted in one pass. Larger ones spend about half
+    Pictures up to 2× the painter's size are painted in one pass (at 128² the shipped 64² face
+    painter does better so: 0.0055 against 0.0061 with patches). Larger ones spend about half
     the budget on the whole picture and share the rest among g × g patches, g = round(size / S_p).
     """
     if strokes < 1 or size < 1:
         raise ValueError(f"stroke count and size must be positive; got {strokes} strokes, size {size}")
-    grid = max(1, round(size / painter_size)) if size > 1.5 * painter_size else 1
+    grid = max(1, round(size / painter_size)) if size > 2 * painter_size else 1
     if grid == 1:
         return math.ceil(strokes / per_step), 1, 0
     patch_steps = max(1, round(strokes / 2 / (grid * grid * per_step)))
