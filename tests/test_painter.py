@@ -48,27 +48,29 @@ def test_rollout_shapes_and_step_interface():
     assert torch.allclose(errs[2], (r.canvases[0] - x).pow(2).mean(dim=(1, 2, 3)), atol=1e-6)
 
 
+def encoder_features(model: Painter, *targets: torch.Tensor) -> list[torch.Tensor]:
+    """What the encoder makes of each target on a blank canvas at step 0."""
+    seen = []
+    hook = model.encoder.register_forward_hook(lambda m, i, o: seen.append(o))
+    for x in targets:
+        model.step(x, blank(*x.shape), torch.zeros(x.shape[0]), model.initial_state(x.shape[0]))
+    hook.remove()
+    return seen
+
+
 def test_encoder_can_see_a_smaller_picture():
     torch.manual_seed(0)
     model = small_painter(size=32, encoder_size=16)
-    seen = []
-    model.encoder.register_forward_hook(lambda m, i, o: seen.append(o))
     x = torch.rand(2, 3, 32, 32)
     r = model.rollout(x)
     assert r.canvases.shape == (3, 2, 3, 32, 32)
     # a checkerboard with zero mean over each 2×2 block is invisible to an encoder at 16²...
     board = 0.05 * (torch.arange(32).view(-1, 1) + torch.arange(32)).remainder(2).mul(2).sub(1)
-    seen.clear()
-    model.step(x, blank(2, 3, 32, 32), torch.zeros(2), model.initial_state(2))
-    model.step(x + board, blank(2, 3, 32, 32), torch.zeros(2), model.initial_state(2))
-    assert torch.allclose(seen[0], seen[1], atol=1e-5)
+    plain, checked = encoder_features(model, x, x + board)
+    assert torch.allclose(plain, checked, atol=1e-5)
     # ...but not to one at 32²
-    full = small_painter(size=32)
-    seen32 = []
-    full.encoder.register_forward_hook(lambda m, i, o: seen32.append(o))
-    full.step(x, blank(2, 3, 32, 32), torch.zeros(2), full.initial_state(2))
-    full.step(x + board, blank(2, 3, 32, 32), torch.zeros(2), full.initial_state(2))
-    assert not torch.allclose(seen32[0], seen32[1], atol=1e-5)
+    plain, checked = encoder_features(small_painter(size=32), x, x + board)
+    assert not torch.allclose(plain, checked, atol=1e-5)
 
 
 @pytest.mark.parametrize("channels", [3, 1])
