@@ -5,8 +5,8 @@
     python -m bench.paint_loss_ab --loss relative --scratch encoder_size=32 steps=20 --lr 1e-3 --out ...
 
 By default it fine-tunes --checkpoint; ``--scratch KEY=VALUE ...`` instead starts a new painter
-(train.paint's defaults: solved colours, 40 steps × 5 strokes) with those PainterConfig fields
-changed, to compare painter shapes at equal wall time.
+(PainterConfig's defaults with solved colours: 40 steps × 5 strokes, encoder at 64²) with those
+fields changed, to compare painter shapes at equal wall time.
 
 Run the two side by side (one thread each) so that they share the machine's speed. Both start from
 the same checkpoint, see the same batches and flips (seed 0) and use Adam at a constant --lr, with

@@ -16,6 +16,7 @@ from glimpse.painter import Painter, PainterConfig
 from glimpse.painting import map_strokes, paint_pictures, plan
 from glimpse.pictures import PictureError, folder_pictures, load_picture
 from train import paint as train_paint
+from train.common import parse_args
 
 
 @pytest.fixture
@@ -109,6 +110,20 @@ def test_coarse_to_fine_keeps_the_stroke_budget(painter_ckpt):
     p = paint_pictures(painter, x, 50)
     assert sum(s.shape[1] for s in p.steps) == 50
     assert p.canvas.shape == (2, 3, 48, 48)
+
+
+def test_train_paint_encoder_size_defaults_to_half_the_canvas():
+    def args(*argv: str) -> train_paint.Args:
+        return parse_args(train_paint.Args, list(argv))
+
+    assert args().encoder_size == 32  # the shipped face painter's shape: 64² canvas, encoder at 32²
+    assert args("--size", "128").encoder_size == 64
+    assert args("--size", "16").encoder_size == 16  # never below the encoder's smallest input
+    assert args("--size", "48").encoder_size == 16
+    assert args("--size", "64", "--encoder-size", "64").encoder_size == 64
+    for bad in ("40", "80", "0"):  # not a multiple of 16, above --size, zero
+        with pytest.raises(SystemExit, match="--encoder-size"):
+            args("--encoder-size", bad)
 
 
 def test_train_paint_folder_runs_and_resumes(tmp_path):

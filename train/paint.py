@@ -1,7 +1,7 @@
 """Train the stroke painter through the differentiable canvas.
 
-    python -m train.paint --dataset celeba --data-root ../shared/data          # faces, 64×64
-    python -m train.paint --dataset mnist --channels 1 --size 32 --steps 10   # digits
+    python -m train.paint --dataset celeba --data-root ../shared/data   # faces, 64²: 20 steps × 10 strokes
+    python -m train.paint --dataset mnist --channels 1 --size 32 --steps 10 --strokes-per-step 2   # digits
     python -m train.paint --dataset folder --folder my_pictures/
 
 Writes ``last.pt`` (every epoch, atomically; ``--resume`` continues it), ``best.pt`` (lowest
@@ -47,7 +47,7 @@ REPORT_STROKES = (10, 30, 50, 100, 200)
 @dataclass
 class Args(RunArgs):
     out: str = arg("runs/paint-celeba", "run folder for checkpoints and logs")
-    epochs: int = arg(3, "passes over the training pictures")
+    epochs: int = arg(5, "passes over the training pictures")
     batch_size: int = arg(16, "pictures per batch (each batch makes one update per --tbptt steps)")
     dataset: Literal["celeba", "mnist", "folder"] = arg("celeba", "faces (IDs 1-2000 test), MNIST, or --folder")
     folder: str | None = arg(None, "folder of pictures for --dataset folder (its last tenth is the test set)")
@@ -58,13 +58,15 @@ class Args(RunArgs):
     )
     size: int = arg(64, "training canvas side (a multiple of 16)")
     channels: int = arg(3, "3 (RGB) or 1 (greyscale)")
-    steps: int = arg(40, "recurrent steps per painting")
+    steps: int = arg(20, "recurrent steps per painting")
     tbptt: int = arg(5, "steps per truncated-backprop chunk (one update each); --tbptt STEPS: full episodes")
-    strokes_per_step: int = arg(5, "strokes emitted per step")
+    strokes_per_step: int = arg(10, "strokes emitted per step")
     core: Literal["rnn", "lstm", "gru"] = arg("lstm", "recurrent core")
     hidden: int = arg(256, "core width")
     width: int = arg(32, "channels of the encoder's first convolution")
-    encoder_size: int | None = arg(None, "side the encoder sees pictures at (multiple of 16; default --size)")
+    encoder_size: int | None = arg(
+        None, "side the encoder sees pictures at (a multiple of 16 up to --size; default half of --size, at least 16)"
+    )
     where: Literal["error", "free"] = arg("error", "strokes start at peaks of the remaining error, or anywhere")
     colour: Literal["head", "solved"] = arg("solved", "stroke colours: least squares on the target, or the head's own")
     mode: Literal["fast", "crisp"] = arg("fast", "canvas rasteriser")
@@ -83,7 +85,9 @@ class Args(RunArgs):
                 raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.size % 16:
             raise SystemExit(f"--size must be a multiple of 16, got {self.size}")
-        if self.encoder_size is not None and not (0 < self.encoder_size <= self.size and self.encoder_size % 16 == 0):
+        if self.encoder_size is None:
+            self.encoder_size = max(16, self.size // 32 * 16)
+        if not (0 < self.encoder_size <= self.size and self.encoder_size % 16 == 0):
             raise SystemExit(f"--encoder-size must be a multiple of 16 up to --size, got {self.encoder_size}")
         if self.channels not in (1, 3):
             raise SystemExit(f"--channels must be 1 or 3, got {self.channels}")
