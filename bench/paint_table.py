@@ -46,7 +46,8 @@ def painter_mse_128(model, faces: torch.Tensor, strokes: int, batch: int = 50) -
         x = faces[i : i + batch].to(device).float() / 255
         s = stroke_sequence(model.rollout(x, -(-strokes // cfg.strokes_per_step)))
         whole += mse_by_strokes(s, x, [strokes], cfg.mode, cfg.style, cfg.edge, cfg.background)[strokes].sum().item()
-        c2f += (paint_pictures(model, x, strokes).canvas - x).pow(2).mean(dim=(1, 2, 3)).sum().item()
+        patches = paint_pictures(model, x, strokes, one_pass_up_to=1.0).canvas  # 2×2 patches at 128²
+        c2f += (patches - x).pow(2).mean(dim=(1, 2, 3)).sum().item()
     return {"whole": whole / len(faces), "coarse_to_fine": c2f / len(faces)}
 
 

@@ -104,6 +104,7 @@ def test_patch_strokes_land_where_the_patch_is():
 def test_coarse_to_fine_keeps_the_stroke_budget(painter_ckpt):
     painter = load_model(painter_ckpt, kind="painter")
     assert plan(200, 128, 64, 10) == (20, 1, 0)  # up to 2× the painter's size: one pass
+    assert plan(200, 128, 64, 10, one_pass_up_to=1.0) == (12, 2, 2)  # forced coarse to fine: 2×2 patches
     assert plan(200, 192, 64, 5) == (22, 3, 2)  # 110 strokes on the whole, 2 steps on each of 3×3 patches
     assert plan(30, 64, 64, 5) == (6, 1, 0)
     x = torch.rand(2, 3, 48, 48)  # 3× the painter's 16²: 3×3 patches
