@@ -1,4 +1,4 @@
-"""Evaluation protocols for glimpse classifiers, each reported by name.
+"""Evaluation: named protocols for glimpse classifiers, and the painting error for painters.
 
 - ``stochastic``: one rollout with locations sampled from the policy (what the model does when
   it runs; the protocol of the paper's tables as most public code reads it).
@@ -7,6 +7,9 @@
 - ``random``: locations drawn uniformly in [-1, 1] (for the random-glimpse control).
 
 Sampling uses its own seeded generator, so a protocol gives the same number every time.
+
+Painters are measured by :func:`painting_error`: the squared error per pixel after the first n
+strokes, averaged over pictures.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from torch import Tensor
 
 from glimpse.data import ImageSet
+from glimpse.painter import Painter, mse_by_strokes, stroke_sequence
 from glimpse.ram import RAM
 
 PROTOCOLS = ("stochastic", "mean", "average", "random")
@@ -67,3 +71,42 @@ def error_rate(
 def protocol_name(protocol: str, rollouts: int = 10) -> str:
     """The label a protocol is reported under, e.g. ``average10``."""
     return f"average{rollouts}" if protocol == "average" else protocol
+
+
+def all_protocols(
+    model: RAM, data: ImageSet, rollouts: int = 10, device: torch.device | str = "cpu", seed: int = 0
+) -> dict[str, float]:
+    """Error rates under every protocol, keyed by the names they are reported under
+    (``stochastic``, ``mean``, ``average10``, and ``random_locations`` unless the model is the
+    random-glimpse control)."""
+    out = {
+        "stochastic": error_rate(model, data, "stochastic", device=device, seed=seed),
+        "mean": error_rate(model, data, "mean", device=device),
+        protocol_name("average", rollouts): error_rate(model, data, "average", rollouts, device=device, seed=seed),
+    }
+    if not model.cfg.random_glimpses:  # the trained model, but looking at random places
+        out["random_locations"] = error_rate(model, data, "random", device=device, seed=seed)
+    return out
+
+
+@torch.no_grad()
+def painting_error(
+    model: Painter,
+    data: ImageSet,
+    counts: list[int] | tuple[int, ...],
+    device: torch.device | str = "cpu",
+    batch_size: int = 100,
+) -> dict[int, float]:
+    """Mean squared error per pixel after each stroke count in ``counts`` (those up to the
+    painter's total; its total if none is), over ``data`` (model left in its previous mode)."""
+    was_training = model.training
+    model.eval()
+    cfg = model.cfg
+    counts = [c for c in counts if c <= cfg.strokes] or [cfg.strokes]
+    sums = dict.fromkeys(counts, 0.0)
+    for x, _ in data.batches(batch_size, device=device):
+        strokes = stroke_sequence(model.rollout(x))
+        for c, err in mse_by_strokes(strokes, x, counts, cfg.mode, cfg.style, cfg.edge, cfg.background).items():
+            sums[c] += err.sum().item()
+    model.train(was_training)
+    return {c: s / len(data) for c, s in sums.items()}
