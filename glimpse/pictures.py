@@ -1,8 +1,13 @@
 """Pictures for the painter: one image file, a folder of images, CelebA faces, MNIST digits.
 
 Every picture becomes a square RGB (or greyscale) uint8 tensor, resized without cropping (faces
-are squeezed to a square, as in the published painting protocol). Pictures with an alpha channel
-or a single channel are converted to RGB, flattened on white, and the loader says so.
+are squeezed to a square, as in the published painting protocol). A picture is read as an image
+viewer shows it: turned by its EXIF orientation; transparency (RGBA, LA, palettes with a
+transparent colour) flattened on white; 16-bit greyscale (``I;16``, ``I;16B``, and ``I``, read as
+16-bit) scaled from 0..65535; floating-point ``F`` pictures taken as values in [0, 1] (or 0..255,
+or 0..65535, whichever holds their largest value); 1-bit, palette, CMYK and other modes converted
+by Pillow. The loader says when it converted a picture. A file that is missing, empty, truncated
+or not a picture raises :class:`PictureError` naming the file.
 
 CelebA (``ROOT/celeba/img_align_celeba/000001.jpg`` ...): IDs 000001-002000 are the test set and
 the rest train, as in Learning to Paint's protocol. CelebA is for non-commercial research only.
@@ -16,32 +21,80 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from tqdm import tqdm
 
 from glimpse.data import DATA_ENV, ImageSet, data_root, load_mnist
+from glimpse.errors import UsageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CELEBA_DIR = Path("celeba") / "img_align_celeba"
 CELEBA_TEST_IDS = 2000  # IDs 1..2000
 
 
-class PictureError(ValueError):
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # greyscale read as 0..65535
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+class PictureError(UsageError):
     """A file that is not a readable picture, or a bad size."""
 
 
+def _grey8(values: np.ndarray, full_scale: float) -> Image.Image:
+    """Greyscale values in 0..full_scale -> an 8-bit L image (rounded, clipped)."""
+    v = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=full_scale, neginf=0.0)
+    return Image.fromarray(np.clip(np.rint(v * (255.0 / full_scale)), 0, 255).astype(np.uint8), "L")
+
+
 def to_rgb_array(img: Image.Image, name: str = "image", quiet: bool = False) -> Image.Image:
-    """An RGB PIL image: alpha is flattened on white, greyscale and palettes are expanded."""
-    if img.mode == "RGB":
+    """An 8-bit RGB PIL image that shows what an image viewer shows: alpha flattened on white,
+    16-bit and floating-point greyscale scaled to 8 bits, 1-bit, palettes and CMYK expanded.
+    (EXIF orientation is applied by :func:`load_pictures`, before this.)"""
+    alpha = img.mode in ALPHA_MODES or "transparency" in img.info
+    if img.mode == "RGB" and not alpha:
         return img
     if not quiet:
-        warnings.warn(f"{name}: {img.mode} picture converted to RGB (transparency flattened on white)", stacklevel=2)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        how = " (transparency flattened on white)" if alpha else ""
+        how += " (16-bit values scaled to 8 bits)" if img.mode in SIXTEEN_BIT_MODES else ""
+        warnings.warn(f"{name}: {img.mode} picture converted to RGB{how}", stacklevel=2)
+    if img.mode in SIXTEEN_BIT_MODES:
+        return _grey8(np.asarray(img), 65535.0).convert("RGB")
+    if img.mode == "F":
+        values = np.asarray(img)
+        top = float(np.nanmax(values)) if values.size and not np.isnan(values).all() else 0.0
+        return _grey8(values, 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0).convert("RGB")
+    if alpha:
         img = img.convert("RGBA")
         white = Image.new("RGBA", img.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, img).convert("RGB")
     return img.convert("RGB")
+
+
+def read_picture(path: str | os.PathLike[str], quiet: bool = True) -> Image.Image:
+    """One picture file as an 8-bit RGB PIL image, as a viewer shows it (EXIF orientation applied,
+    see :func:`to_rgb_array`); :class:`PictureError` naming the file if it is not a readable picture."""
+    p = Path(path)
+    if p.is_dir():
+        raise PictureError(f"{p} is a folder, not a picture")
+    if not p.is_file():
+        raise PictureError(f"{p}: no such picture")
+    if p.stat().st_size == 0:
+        raise PictureError(f"{p}: the file is empty, not a picture")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            return to_rgb_array(upright if upright is not None else img, p.name, quiet)
+    except UnidentifiedImageError:
+        raise PictureError(f"{p}: not a readable image (not a picture format Pillow knows)") from None
+    except Image.DecompressionBombError as err:
+        raise PictureError(f"{p}: too many pixels to read safely ({err})") from None
+    except PermissionError:
+        raise PictureError(f"{p}: not a readable image (permission denied)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise PictureError(f"{p}: not a readable image, truncated or damaged ({detail})") from None
 
 
 def load_picture(
@@ -52,7 +105,7 @@ def load_picture(
     crop: tuple[int, int, int, int] | None = None,
 ) -> Tensor:
     """One picture as a float (C, S, S) tensor in [0, 1], resized to S×S (after an optional
-    ``crop`` box: left, top, right, bottom in the picture's pixels)."""
+    ``crop`` box: left, top, right, bottom in the pixels of the picture as a viewer shows it)."""
     return load_pictures([path], size, channels, quiet=quiet, progress=False, crop=crop).float().div(255)[0]
 
 
@@ -73,14 +126,7 @@ def load_pictures(
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for i, p in enumerate(tqdm(paths, desc="pictures", disable=not progress, leave=False)):
         p = Path(p)
-        if not p.is_file():
-            raise PictureError(f"{p}: no such picture")
-        try:
-            with Image.open(p) as img:
-                img.load()
-                rgb = to_rgb_array(img, p.name, quiet)
-        except (UnidentifiedImageError, OSError, SyntaxError) as err:
-            raise PictureError(f"{p}: not a readable image ({err})") from err
+        rgb = read_picture(p, quiet)
         if crop is not None:
             left, top, right, bottom = crop
             if not (0 <= left < right <= rgb.width and 0 <= top < bottom <= rgb.height):
