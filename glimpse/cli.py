@@ -3,6 +3,7 @@
     glimpse ram-gif [--checkpoint PATH] [--out ram_mnist.gif] [--digits 8] [--data-root DIR]
     glimpse paint IMAGE [--strokes 200] [--size 128] [--crop L T R B] [--out painting.gif] [--style flat|oil]
     glimpse paint-mnist [--digits 6] [--out paint_mnist.gif] [--data-root DIR]
+    glimpse plot RUN [RUN ...] [--out curves.png] [--x epoch|wall]
 
 ``ram-gif`` draws a glimpse classifier at work on MNIST test digits: the boxes of every retina
 scale at each step, the path of earlier glimpses, and the predicted class with its probability.
@@ -166,6 +167,21 @@ def export_cmd(a: argparse.Namespace) -> Path:
     return out
 
 
+def plot_cmd(a: argparse.Namespace) -> Path:
+    from glimpse.curves import metrics_file, plot_runs
+    from glimpse.errors import UsageError
+
+    out = Path(a.out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out must name a .png file, got {out}")
+    for run in a.runs:
+        metrics_file(run)
+    _refuse_overwrite([out], a.force)
+    plot_runs(a.runs, out, x=a.x, title=a.title)
+    print(f"wrote {out} ({len(a.runs)} runs, x = {a.x})")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="glimpse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -220,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--keep", nargs="*", default=["test_mse", "test_error"], help="checkpoint entries to keep")
     e.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     e.set_defaults(func=export_cmd)
+
+    c = sub.add_parser("plot", help="learning curves of training runs (their metrics.jsonl) as a PNG")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run folders holding metrics.jsonl")
+    c.add_argument("--out", default="curves.png", help="PNG to write")
+    c.add_argument("--x", choices=["epoch", "wall"], default="epoch", help="x axis: epochs or wall-clock minutes")
+    c.add_argument("--title", help="a title above the panels")
+    c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    c.set_defaults(func=plot_cmd)
     return p
 
 
