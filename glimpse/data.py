@@ -2,7 +2,9 @@
 
 The data root is, in order: the ``root`` argument (``--data-root``), the ``GLIMPSE_DATA``
 environment variable, then ``./data``. MNIST uses torchvision's layout (``ROOT/MNIST/raw``) and
-is downloaded there when it is missing and ``download`` is allowed.
+is downloaded there when it is missing and ``download`` is allowed. MNIST files that are there but
+truncated or not IDX files of the right kind raise :class:`DataError` naming the file and what is
+wrong with it; "not found" is said only when the files are absent.
 
 Images stay in memory as uint8 (60,000 MNIST digits are 47 MB) and are turned into float
 batches on demand, so an epoch is a permutation and some indexing, with no worker processes.
@@ -18,10 +20,26 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from glimpse.errors import UsageError
 from glimpse.variants import clutter, translate
 
 DATA_ENV = "GLIMPSE_DATA"
 DATASETS = ("mnist", "translated", "cluttered")
+IDX_IMAGES, IDX_LABELS = 2051, 2049  # magic numbers of IDX image and label files
+MNIST_FILES: dict[bool, tuple[tuple[str, int, int], ...]] = {  # train? -> (name, magic, bytes)
+    True: (
+        ("train-images-idx3-ubyte", IDX_IMAGES, 16 + 60_000 * 28 * 28),  # 47,040,016
+        ("train-labels-idx1-ubyte", IDX_LABELS, 8 + 60_000),
+    ),
+    False: (
+        ("t10k-images-idx3-ubyte", IDX_IMAGES, 16 + 10_000 * 28 * 28),  # 7,840,016
+        ("t10k-labels-idx1-ubyte", IDX_LABELS, 8 + 10_000),
+    ),
+}
+
+
+class DataError(UsageError):
+    """Data that is there but unusable: a truncated or foreign file."""
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -64,20 +82,67 @@ class ImageSet:
             yield self.float_images(idx, device), self.labels[idx].to(device, non_blocking=True)
 
 
-def load_mnist(root: str | os.PathLike[str] | None = None, train: bool = True, download: bool = True) -> ImageSet:
-    """MNIST's training (60,000) or test (10,000) digits as uint8 (N, 1, 28, 28)."""
-    from torchvision.datasets import MNIST  # imported here: only the data layer needs torchvision
+def check_mnist_files(raw: Path, train: bool = True) -> bool:
+    """Whether MNIST's ``train`` (or test) files are present in ``raw`` (``ROOT/MNIST/raw``).
 
+    A file that is present but has the wrong size or magic number raises :class:`DataError`
+    naming it, with what was expected and what was found; absent files return False.
+    """
+    present = False
+    for name, magic, size in MNIST_FILES[train]:
+        path = raw / name
+        if not path.exists():
+            continue
+        present = True
+        if not path.is_file():
+            raise DataError(f"MNIST file {path} is not a file")
+        found = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(4)
+        found_magic = int.from_bytes(head, "big") if len(head) == 4 else None
+        kind = "images" if magic == IDX_IMAGES else "labels"
+        if found_magic != magic:
+            raise DataError(
+                f"MNIST file {path} is not an IDX {kind} file: magic number expected {magic}, found "
+                f"{found_magic if found_magic is not None else 'none (' + str(found) + ' bytes)'}; "
+                "delete it to download MNIST again"
+            )
+        if found != size:
+            raise DataError(
+                f"MNIST file {path} is {'truncated' if found < size else 'too long'}: expected {size:,} bytes, "
+                f"found {found:,}; delete it to download MNIST again"
+            )
+    return present and all((raw / name).is_file() for name, _, _ in MNIST_FILES[train])
+
+
+def load_mnist(root: str | os.PathLike[str] | None = None, train: bool = True, download: bool = True) -> ImageSet:
+    """MNIST's training (60,000) or test (10,000) digits as uint8 (N, 1, 28, 28).
+
+    The IDX files are checked (:func:`check_mnist_files`) and read here; torchvision only
+    downloads them when they are absent and ``download`` is allowed. Absent files that cannot be
+    downloaded raise ``FileNotFoundError`` saying how to pass a data root.
+    """
     path = data_root(root)
-    try:
-        ds = MNIST(str(path), train=train, download=download)
-    except (RuntimeError, OSError) as err:  # not found, or the download failed
-        raise FileNotFoundError(
-            f"MNIST not found under {path.resolve()} (expected {path / 'MNIST' / 'raw'}/*-ubyte)"
-            + (" and it could not be downloaded" if download else "")
-            + f". Pass --data-root DIR or set {DATA_ENV}=DIR to a folder that holds MNIST/raw. ({err})"
-        ) from err
-    return ImageSet(ds.data.unsqueeze(1).contiguous(), ds.targets.clone())
+    raw = path / "MNIST" / "raw"
+    if not check_mnist_files(raw, train):
+        reason = ""
+        if download:
+            from torchvision.datasets import MNIST  # imported here: only downloading needs torchvision
+
+            try:
+                MNIST(str(path), train=train, download=True)
+            except (RuntimeError, OSError) as err:
+                reason = f" and it could not be downloaded ({' '.join(str(err).split())})"
+        if not check_mnist_files(raw, train):
+            raise FileNotFoundError(
+                f"MNIST not found under {path.resolve()} (expected {raw}/{MNIST_FILES[train][0][0]} and "
+                f"{MNIST_FILES[train][1][0]}){reason if download else ''}. Pass --data-root DIR or set "
+                f"{DATA_ENV}=DIR to a folder that holds MNIST/raw."
+            )
+    (images_file, _, _), (labels_file, _, _) = MNIST_FILES[train]
+    images = torch.frombuffer(bytearray((raw / images_file).read_bytes()), dtype=torch.uint8, offset=16)
+    labels = torch.frombuffer(bytearray((raw / labels_file).read_bytes()), dtype=torch.uint8, offset=8)
+    return ImageSet(images.view(-1, 1, 28, 28), labels.long())
 
 
 def split(data: ImageSet, val_size: int, seed: int = 0) -> tuple[ImageSet, ImageSet]:
