@@ -27,6 +27,22 @@ def mnist_data_root() -> Path:
     return root
 
 
+def celeba_root() -> Path | None:
+    """``$GLIMPSE_DATA`` or ``../shared/data`` beside the repository, if it holds CelebA's aligned faces."""
+    for root in (os.environ.get("GLIMPSE_DATA"), REPO.parent / "shared" / "data"):
+        if root and (Path(root) / "celeba" / "img_align_celeba" / "000001.jpg").exists():
+            return Path(root)
+    return None
+
+
+@pytest.fixture
+def celeba_data_root() -> Path:
+    root = celeba_root()
+    if root is None:
+        pytest.skip("CelebA not found: set GLIMPSE_DATA to a folder holding celeba/img_align_celeba (../shared/data)")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
