@@ -17,6 +17,7 @@ from torch import Tensor
 
 from glimpse.canvas import blank, paint
 from glimpse.painter import Painter
+from glimpse.sensor import check_images
 
 
 class Painting(NamedTuple):
@@ -51,6 +52,8 @@ def plan(
     """
     if strokes < 1 or size < 1:
         raise ValueError(f"stroke count and size must be positive; got {strokes} strokes, size {size}")
+    if painter_size < 1 or per_step < 1:
+        raise ValueError(f"painter size and strokes per step must be positive; got {painter_size}, {per_step}")
     grid = max(1, round(size / painter_size)) if size > one_pass_up_to * painter_size else 1
     if grid == 1:
         return math.ceil(strokes / per_step), 1, 0
@@ -65,9 +68,13 @@ def paint_pictures(
 ) -> Painting:
     """Paint pictures (B, C, H, W) in [0, 1] with at most ``strokes`` strokes each, rendered in
     ``style`` (default: the painter's own); larger than ``one_pass_up_to`` × the painter's size,
-    coarse to fine (:func:`plan`)."""
+    coarse to fine (:func:`plan`). Float64, float16 and bfloat16 pictures are cast to the
+    painter's dtype; integer pictures, values outside [0, 1] and empty batches are refused."""
     cfg = model.cfg
+    target = check_images(target, dtype=next(model.parameters()).dtype)
     b, c, h, w = target.shape
+    if c != cfg.channels:
+        raise ValueError(f"this painter paints {cfg.channels}-channel pictures, got {c} channel(s)")
     if h != w:
         raise ValueError(f"pictures are painted square; got {h}×{w} (resize them first)")
     coarse, grid, patch_steps = plan(strokes, h, cfg.size, cfg.strokes_per_step, one_pass_up_to)
@@ -93,6 +100,9 @@ def paint_pictures(
 
 def paint_picture(model: Painter, target: Tensor, strokes: int, style: str | None = None) -> Painting:
     """Paint one picture (C, H, W): per-step strokes (n_i, 13) and the canvas (C, H, W)."""
+    if not isinstance(target, Tensor) or target.dim() != 3:
+        shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
+        raise ValueError(f"paint_picture paints one picture (channels, height, width), got {shape}")
     p = paint_pictures(model, target.unsqueeze(0), strokes, style)
     return Painting([s[0] for s in p.steps], p.canvas[0])
 

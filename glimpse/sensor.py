@@ -22,23 +22,48 @@ location (RAM learns where to look by REINFORCE); it is differentiable with resp
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+RANGE_SLACK = 1e-3  # how far outside [0, 1] pixel values may stray (resampling overshoot)
 
-def check_images(images: Tensor, channels: int | None = None) -> None:
-    """Raise a ``ValueError`` that names the problem if ``images`` is not a float (B, C, H, W)."""
+
+def check_images(images: Tensor, channels: int | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    """Check a batch of images (B, C, H, W) with values in [0, 1] and return it, cast to ``dtype``
+    when given (a model's entry passes its parameters' dtype, so float64, float16 and bfloat16
+    images work with a float32 model). Raise a ``ValueError`` that names the problem for a wrong
+    shape, an empty batch, integer images (uint8 pictures: divide by 255), or values outside
+    [0, 1] or not finite. The value check is one reduction; it is skipped while ``torch.compile``
+    traces (a data-dependent branch would break the graph)."""
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.dim() != 4:
         raise ValueError(f"images must have shape (batch, channels, height, width), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError(f"images is an empty batch (shape {tuple(images.shape)}); pass at least one image")
+    if images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"images have no pixels (shape {tuple(images.shape)})")
     if not images.is_floating_point():
-        raise ValueError(f"images must be a floating-point tensor in [0, 1], got {images.dtype}")
+        hint = " (for 0..255 pictures use images.float() / 255)" if images.dtype == torch.uint8 else ""
+        raise ValueError(f"images must be a floating-point tensor in [0, 1], got {images.dtype}{hint}")
     if channels is not None and images.shape[1] != channels:
         raise ValueError(f"expected {channels} channel(s), got images of shape {tuple(images.shape)}")
-    if not torch.isfinite(images).all():
-        raise ValueError("images contain NaN or infinite pixels")
+    if dtype is not None and images.dtype != dtype:
+        images = images.to(dtype)
+    if not torch.compiler.is_compiling():
+        lo, hi = torch.stack(torch.aminmax(images.detach())).tolist()  # one reduction, one sync
+        if not (lo >= -RANGE_SLACK and hi <= 1.0 + RANGE_SLACK):  # NaN fails both comparisons
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError("images contain NaN or infinite pixels")
+            if hi > 1.0 + RANGE_SLACK:
+                raise ValueError(
+                    f"images must lie in [0, 1]; got values up to {hi:.4g} (divide 0..255 pictures by 255)"
+                )
+            raise ValueError(f"images must lie in [0, 1]; got values down to {lo:.4g}")
+    return images
 
 
 def check_locations(loc: Tensor, batch: int) -> None:
