@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from glimpse.canvas import STROKE_SIZE, blank, composite_solved, paint, stroke_alpha, stroke_colour
 from glimpse.cores import make_core
-from glimpse.sensor import pad_images, retina_padded
+from glimpse.sensor import check_images, pad_images, retina_padded
 
 
 @dataclass
@@ -232,6 +232,7 @@ class Painter(nn.Module):
         ``canvas``, ``state`` and ``start`` continue an episode (truncated backprop through time).
         """
         cfg = self.cfg
+        target = check_images(target, dtype=self.encoder.fc.weight.dtype)  # [0, 1], cast to the model's dtype
         b, c, h, w = target.shape
         if c != cfg.channels:
             raise ValueError(f"this painter paints {cfg.channels}-channel images, got {c} channels")

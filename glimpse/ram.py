@@ -115,9 +115,10 @@ class LocationPolicy(nn.Module):
 
     @torch.no_grad()
     def set_std(self, std: float) -> None:
-        """Set σ (for an exploration schedule); it is saved with the weights."""
-        if not std > 0:
-            raise ValueError(f"std must be > 0, got {std}")
+        """Set σ (for an exploration schedule); it is saved with the weights. σ must be a finite
+        number > 0 (NaN, infinity, zero and negatives are refused)."""
+        if not (math.isfinite(std) and std > 0):
+            raise ValueError(f"std must be a finite number > 0, got {std!r}")
         self.log_std.fill_(math.log(std))
 
     def forward(self, h: Tensor) -> Tensor:
@@ -151,7 +152,7 @@ class RAM(nn.Module):
         uniform locations (the random-glimpse control; forced when ``cfg.random_glimpses``).
         """
         c = self.cfg
-        check_images(images, c.channels)
+        images = check_images(images, c.channels, self.classifier.weight.dtype)  # cast to the model's dtype
         if images.shape[-2:] != (c.height, c.width):
             raise ValueError(f"model expects {c.height}×{c.width} images, got {images.shape[-2]}×{images.shape[-1]}")
         if policy not in ("sample", "mean", "random"):
