@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glimpse.cores import make_core
+from glimpse.config import derived, option
+from glimpse.cores import CoreKind, make_core
 from glimpse.sensor import check_images, pad_images, retina_padded
 
 Policy = Literal["sample", "mean", "random"]
@@ -31,26 +32,27 @@ Policy = Literal["sample", "mean", "random"]
 
 @dataclass
 class RAMConfig:
-    """Everything needed to rebuild a RAM; saved inside its checkpoints."""
+    """Everything needed to rebuild a RAM; saved inside its checkpoints. The defaults are the
+    shipped MNIST model's shape (the paper's: 6 glimpses of 8×8, one scale, 256-unit ReLU RNN)."""
 
-    height: int = 28
-    width: int = 28
-    channels: int = 1
-    classes: int = 10
-    glimpse_size: int = 8  # g: side of every retina patch after resizing
-    scales: int = 1  # k: patches per glimpse, each twice as wide as the last
-    glimpses: int = 6  # T
-    what_size: int = 128  # h_g, the glimpse ("what") pathway
-    where_size: int = 128  # h_l, the location ("where") pathway
-    glimpse_out: int = 256  # g_t
-    combine: str = "sum"  # "sum": ReLU(W_a h_g + W_b h_l) (RAM); "product": ReLU(W_a h_g) ⊙ ReLU(W_b h_l) (DRAM)
-    core: str = "rnn"  # "rnn" (ReLU), "lstm" or "gru"
-    hidden: int = 256
-    layers: int = 1
-    loc_std: float = 0.1  # initial σ of the location policy, in location units (W/2 pixels each)
-    learn_std: bool = False  # learn log σ by REINFORCE instead of fixing it
-    reinforce_core: bool = False  # let REINFORCE's gradient reach the core and glimpse network
-    random_glimpses: bool = False  # the control: uniform random locations, no policy to learn
+    height: int = derived(28, "image height in pixels (from the data)")
+    width: int = derived(28, "image width in pixels (from the data)")
+    channels: int = derived(1, "image channels (from the data)")
+    classes: int = derived(10, "number of classes (from the data)")
+    glimpse_size: int = option(8, "retina patch side g, in pixels")
+    scales: int = option(1, "retina patches per glimpse k, each twice as wide as the last")
+    glimpses: int = option(6, "glimpses per image, T")
+    what_size: int = option(128, "width of the glimpse network's image ('what') pathway h_g")
+    where_size: int = option(128, "width of its location ('where') pathway h_l")
+    glimpse_out: int = option(256, "width of the glimpse feature g_t")
+    combine: Literal["sum", "product"] = option("sum", "g_t from h_g and h_l: RAM's sum or DRAM's product")
+    core: CoreKind = option("rnn", "recurrent core (rnn: the paper's ReLU RNN)")
+    hidden: int = option(256, "core width")
+    layers: int = option(1, "stacked core layers")
+    loc_std: float = option(0.1, "location policy σ in location units (×14 px on 28×28: 0.1 is 1.4 px)")
+    learn_std: bool = option(False, "learn σ by REINFORCE instead of a schedule (on MNIST it collapses)")
+    reinforce_core: bool = option(False, "let REINFORCE's gradient also reach the core and glimpse network")
+    random_glimpses: bool = option(False, "the control: uniformly random locations, no policy to learn")
 
     def __post_init__(self) -> None:
         for name in ("height", "width", "channels", "classes", "glimpse_size", "scales", "glimpses"):
@@ -58,8 +60,8 @@ class RAMConfig:
                 raise ValueError(f"RAMConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.combine not in ("sum", "product"):
             raise ValueError(f"RAMConfig.combine must be 'sum' or 'product', got {self.combine!r}")
-        if not self.loc_std > 0:
-            raise ValueError(f"RAMConfig.loc_std must be > 0, got {self.loc_std}")
+        if not 0 < self.loc_std < math.inf:
+            raise ValueError(f"RAMConfig.loc_std must be a finite number > 0, got {self.loc_std}")
 
 
 class Rollout(NamedTuple):
@@ -175,6 +177,9 @@ class RAM(nn.Module):
             else:
                 loc = torch.rand(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
                 loc = loc * 2.0 - 1.0
+            # a diverged policy (NaN weights) must not index outside the image: look at the centre,
+            # and let the non-finite loss stop training
+            loc = loc.nan_to_num(0.0)
             means.append(mean)
             locs.append(loc)
             h, state = self.core.step(self.glimpse(padded, loc), state)

@@ -1,25 +1,34 @@
-"""What every training entry point shares: typed arguments, device, seeds, logs, resumable state.
+"""What every training entry point shares: typed options, device, seeds, random state, logs.
 
-Arguments are a ``@dataclass`` whose fields carry their help text (``arg(default, "help")``);
-:func:`parse_args` turns it into an ``argparse`` parser, so each script declares its options once.
+Options are a ``@dataclass`` whose fields carry their help text (``arg(default, "help")``). A field
+whose type is a model config (``model: RAMConfig``) contributes that config's own options
+(:func:`glimpse.config.option`) under their own names, so each option is declared once, in the
+library, and the checkpoint's config is exactly what the flags said.
+:func:`parse_command_line` turns the dataclass into an ``argparse`` parser.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import random
+import sys
 import time
 import types
 import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
+
+from glimpse.config import is_option
+from glimpse.errors import UsageError
 
 T = TypeVar("T")
 
@@ -47,27 +56,77 @@ def _optional(tp: Any) -> Any:
     return convert
 
 
-def parse_args(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> T:
-    """Parse the command line into an instance of the dataclass ``cls``."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def options(cls: type) -> Iterator[tuple[str | None, dataclasses.Field, Any]]:
+    """(owning config field or None, field, type) of every command-line option of ``cls``; the
+    options of a nested config dataclass are its :func:`glimpse.config.option` fields."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        tp, optional = _field_type(hints[f.name])
-        help_text = f.metadata.get("help", "")
-        if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+        if dataclasses.is_dataclass(hints[f.name]):
+            sub = typing.get_type_hints(hints[f.name])
+            yield from ((f.name, g, sub[g.name]) for g in dataclasses.fields(hints[f.name]) if is_option(g))
         else:
-            choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
-            base = type(choices[0]) if choices else tp
-            parser.add_argument(
-                flag,
-                type=_optional(base) if optional else base,
-                choices=choices,
-                default=f.default,
-                help=help_text,
-            )
-    return cls(**vars(parser.parse_args(argv)))
+            yield None, f, hints[f.name]
+
+
+def _parser(cls: type, description: str | None, suppress: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    seen: set[str] = set()
+    for _, f, tp in options(cls):
+        if f.name in seen:
+            raise TypeError(f"{cls.__name__}: option --{f.name} is declared twice")
+        seen.add(f.name)
+        flag, (tp, optional) = "--" + f.name.replace("_", "-"), _field_type(tp)
+        default = argparse.SUPPRESS if suppress else f.default
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"])
+            continue
+        choices = typing.get_args(tp) if typing.get_origin(tp) is typing.Literal else None
+        base = type(choices[0]) if choices else tp
+        convert = _optional(base) if optional else base
+        parser.add_argument(flag, type=convert, choices=choices, default=default, help=f.metadata.get("help", ""))
+    return parser
+
+
+def build(cls: type[T], values: dict[str, Any]) -> T:
+    """An instance of ``cls`` from flat option values (missing ones keep their defaults); a config's
+    own validation error becomes a :class:`UsageError`."""
+    hints = typing.get_type_hints(cls)
+    outer = {f.name: values[f.name] for owner, f, _ in options(cls) if owner is None and f.name in values}
+    try:
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                names = {g.name for g in dataclasses.fields(hints[f.name])}
+                outer[f.name] = hints[f.name](**{k: v for k, v in values.items() if k in names})
+        return cls(**outer)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def flat(obj: Any) -> dict[str, Any]:
+    """Every field of an options dataclass by name, nested config fields included (flattened)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        out.update(flat(value) if dataclasses.is_dataclass(value) else {f.name: value})
+    return out
+
+
+def parse_command_line(
+    cls: type[T], argv: list[str] | None = None, description: str | None = None
+) -> tuple[T, set[str]]:
+    """Parse the command line into an instance of ``cls``; also the names of the options given."""
+    given = vars(_parser(cls, description, suppress=True).parse_args(argv))
+    return build(cls, vars(_parser(cls, description, suppress=False).parse_args(argv))), set(given)
+
+
+def parse_args(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> T:
+    """Parse the command line into an instance of the dataclass ``cls``."""
+    return parse_command_line(cls, argv, description)[0]
+
+
+def config_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a JSON-friendly dict (nested configs as dicts, paths as strings)."""
+    return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
 
 
 def pick_device(name: str) -> torch.device:
@@ -78,18 +137,18 @@ def pick_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise SystemExit("--device mps: MPS is not available on this machine; use --device cpu")
     if not (name in ("cpu", "mps") or name.startswith("cuda")):
-        raise SystemExit(f"--device must be cpu, cuda, cuda:N, mps or auto, got {name!r}")
+        raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, got {name!r}")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UsageError("--device mps: MPS is not available on this machine; use --device cpu")
     return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
@@ -114,17 +173,25 @@ class MetricsLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, **record: Any) -> None:
         record.setdefault("time", time.time())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
+    def keep_epochs(self, last: int) -> None:
+        """Drop the records after epoch ``last`` (a run killed after logging an epoch but before
+        saving it logs that epoch again when it resumes)."""
+        if not self.path.exists():
+            return
+        from glimpse.files import atomic_path
 
-def config_dict(obj: Any) -> dict[str, Any]:
-    """A dataclass as a JSON-friendly dict (paths as strings)."""
-    return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(obj).items()}
+        lines = [x for x in self.path.read_text().splitlines() if x.strip()]
+        keep = [x for x in lines if json.loads(x).get("epoch", 0) <= last]
+        if keep != lines:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text("".join(x + "\n" for x in keep))
 
 
 @dataclasses.dataclass
@@ -132,45 +199,33 @@ class RunArgs:
     """Options every training entry point has (each script redefines defaults that differ)."""
 
     out: str = arg("runs/run", "run folder for checkpoints and logs")
-    resume: bool = arg(False, "continue the run in --out from its last.pt (saved options are reused)")
-    device: str = arg("auto", "cpu, cuda, mps or auto")
+    resume: bool = arg(False, "continue the run in --out from its last.pt (its options are kept; see --help)")
+    device: str = arg("auto", "cpu, cuda, cuda:N, mps or auto")
     threads: int | None = arg(None, "torch CPU threads (default: torch's choice)")
     seed: int = arg(0, "seed for weights, batches and sampling")
     epochs: int = arg(10, "training epochs")
-    batch_size: int = arg(32, "examples per optimisation step")
+    batch_size: int = arg(32, "examples per optimisation step (the global batch under torchrun)")
     lr: float = arg(1e-3, "Adam learning rate at the start of the schedule")
     schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
+    clip: float | None = arg(None, "clip the gradient norm to this (none: no clipping)")
     progress: bool = arg(True, "show progress bars")
 
+    def __post_init__(self) -> None:
+        at_least_one("epochs", "batch_size", obj=self)
+        if not 0 < self.lr < math.inf:
+            raise UsageError(f"--lr must be a finite number > 0, got {self.lr}")
+        if self.clip is not None and not 0 < self.clip < math.inf:
+            raise UsageError(f"--clip must be a finite number > 0 or none, got {self.clip}")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be >= 1, got {self.threads}")
 
-A = TypeVar("A", bound=RunArgs)
 
-
-def start_run(a: A, script: str) -> tuple[A, dict[str, Any] | None, torch.device, torch.Generator]:
-    """Resume from ``--out/last.pt`` (its saved options win, except run-time ones) or refuse to
-    overwrite a run; then threads, denormal flushing, device and seeds.
-
-    Returns (options, checkpoint or None, device, the generator for batches and sampling).
-    """
-    from glimpse.checkpoint import load_checkpoint
-
-    last = Path(a.out) / "last.pt"
-    ckpt = None
-    if a.resume:
-        ckpt = load_checkpoint(last)
-        saved = ckpt["args"]
-        saved.update(resume=True, device=a.device, threads=a.threads, progress=a.progress)  # run-time only
-        a = type(a)(**saved)
-    elif last.exists():
-        raise SystemExit(f"{last} exists: pass --resume to continue that run, or choose another --out")
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    # Trained weights and Adam's moments drift into denormal floats, which slow CPU arithmetic
-    # (bench: 7,200-7,600 -> 10,100 images/s on a trained RAM model); flushing them is harmless.
-    torch.set_flush_denormal(True)
-    device = pick_device(a.device)
-    seed_everything(a.seed)
-    return a, ckpt, device, torch.Generator().manual_seed(a.seed)
+def at_least_one(*names: str, obj: Any) -> None:
+    """Refuse options among ``names`` that are below 1 (``None`` means unset and passes)."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
 
 
 def make_schedule(opt: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -183,40 +238,18 @@ def make_schedule(opt: torch.optim.Optimizer, kind: str, total_steps: int) -> to
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def restore(ckpt: dict[str, Any] | None, opt, sched, gen: torch.Generator) -> tuple[int, float, float]:
-    """Optimiser, schedule and random state from a checkpoint: (first epoch, best value, wall s)."""
-    if ckpt is None:
-        return 0, float("inf"), 0.0
-    opt.load_state_dict(ckpt["optimizer"])
-    sched.load_state_dict(ckpt["scheduler"])
-    set_rng_state(ckpt["rng"], gen)
-    return ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
+@contextlib.contextmanager
+def user_errors(script: str) -> Iterator[None]:
+    """Report a user's mistake (:class:`UsageError`, a missing file) as one line and exit with
+    status 2; programming errors still raise with a traceback."""
+    try:
+        yield
+    except (UsageError, FileNotFoundError) as err:
+        print(f"{script}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
-def run_state(a: RunArgs, opt, sched, gen: torch.Generator, epoch: int, best: float, wall: float) -> dict[str, Any]:
-    """What ``last.pt`` holds besides the model, for :func:`restore`."""
-    return dict(
-        optimizer=opt.state_dict(),
-        scheduler=sched.state_dict(),
-        epoch=epoch,
-        best_val=best,
-        wall=wall,
-        rng=rng_state(gen),
-        args=config_dict(a),
-    )
-
-
-def interrupted(epoch: int, out: str, script: str) -> SystemExit:
-    """The message for Ctrl-C during an epoch: what is saved and how to continue."""
-    done = f"epoch {epoch} is saved in {Path(out) / 'last.pt'}" if epoch else "no epoch finished yet"
-    return SystemExit(
-        f"interrupted during epoch {epoch + 1}; {done}. Continue with: python -m {script} --resume --out {out}"
-    )
-
-
-def load_best(out: str | os.PathLike[str], device: torch.device) -> tuple[dict[str, Any], torch.nn.Module]:
-    """The run's ``best.pt``, read once: (checkpoint dict, model on ``device`` in eval mode)."""
-    from glimpse.checkpoint import build_model, load_checkpoint
-
-    ckpt = load_checkpoint(Path(out) / "best.pt", device)
-    return ckpt, build_model(ckpt).to(device).eval()
+def entry_point(script: str, main: Callable[[list[str] | None], Any]) -> None:
+    """Run ``main`` as ``python -m script``: user errors as one line and exit status 2."""
+    with user_errors(script):
+        main(None)
