@@ -1,0 +1,86 @@
+"""The shipped weights still reach the numbers their model card documents, on fixed subsets.
+
+The expected numbers are those of ``glimpse/weights/README.md`` ("Checked by the tests"), measured
+on exactly these subsets; a test below checks that the card still states each of them. Tests that
+need MNIST or CelebA skip with a reason when the data is absent (CI has it).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from glimpse.data import ImageSet, load_mnist
+from glimpse.evaluate import error_rate, painting_error
+from glimpse.pictures import celeba_files, load_pictures, picture_splits
+from glimpse.shipped import SHIPPED, load_shipped, shipped_path
+
+CARD = Path(__file__).resolve().parents[1] / "glimpse" / "weights" / "README.md"
+RAM_MARGIN = 0.0015  # ±0.15 percentage points of error rate
+PAINT_MARGIN = 0.03  # ±3 % of the squared error, relative
+
+# name -> {measure: number as the card writes it}
+EXPECTED = {
+    # all 10,000 MNIST test digits; stochastic with the evaluation generator seeded 0
+    "ram": {"stochastic": "0.95 %", "mean": "1.08 %"},
+    # the first 100 CelebA test faces (IDs 000001-000100) at 64², squared error per pixel
+    "painter": {30: "0.02067", 200: "0.004765"},
+    "painter-30": {10: "0.02634", 30: "0.01214"},
+    # the first 500 MNIST test digits at 32²
+    "painter-mnist": {10: "0.006873", 20: "0.004376"},
+}
+
+
+def number(text: str) -> float:
+    return float(text.rstrip(" %")) / 100 if text.endswith("%") else float(text)
+
+
+def test_the_model_card_states_every_checked_number_and_every_file():
+    card = CARD.read_text()
+    for name, expected in EXPECTED.items():
+        assert SHIPPED[name].file in card
+        for value in expected.values():
+            assert value in card, f"{name}: {value} is not in {CARD}"
+    for name in SHIPPED:
+        assert shipped_path(name).is_file()
+
+
+@cache
+def celeba_test_faces(root: Path) -> ImageSet:
+    _, test = celeba_files(root)
+    first = test[:100]
+    assert [p.stem for p in (first[0], first[-1])] == ["000001", "000100"]
+    return ImageSet(load_pictures(first, 64, progress=False), torch.zeros(len(first), dtype=torch.long))
+
+
+def assert_painting(name: str, data: ImageSet) -> None:
+    measured = painting_error(load_shipped(name), data, list(EXPECTED[name]))
+    for count, text in EXPECTED[name].items():
+        want = number(text)
+        assert abs(measured[count] - want) <= PAINT_MARGIN * want, f"{name}, {count} strokes: {measured[count]}"
+
+
+def test_ram_on_all_mnist_test_digits(mnist_data_root):
+    model = load_shipped("ram")
+    test = load_mnist(mnist_data_root, train=False, download=False)
+    measured = {
+        "stochastic": error_rate(model, test, "stochastic", seed=0),
+        "mean": error_rate(model, test, "mean"),
+    }
+    for protocol, text in EXPECTED["ram"].items():
+        assert abs(measured[protocol] - number(text)) <= RAM_MARGIN, f"{protocol}: {measured[protocol]}"
+
+
+def test_face_painter_on_the_first_100_test_faces(celeba_data_root):
+    assert_painting("painter", celeba_test_faces(celeba_data_root))
+
+
+def test_30_stroke_face_painter_on_the_first_100_test_faces(celeba_data_root):
+    assert_painting("painter-30", celeba_test_faces(celeba_data_root))
+
+
+def test_digit_painter_on_the_first_500_test_digits(mnist_data_root):
+    _, _, test = picture_splits("mnist", 32, mnist_data_root, val_size=1000, progress=False)
+    assert_painting("painter-mnist", ImageSet(test.images[:500], test.labels[:500]))
