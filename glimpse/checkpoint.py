@@ -108,7 +108,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     except OSError as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
     except Exception as err:  # zip errors, unpickling errors, EOF: all mean "not readable"
-        raise CheckpointError(f"{path} is not a readable glimpse checkpoint: {_unreadable(path, err)}") from None
+        raise CheckpointError(f"{path} is truncated or not a glimpse checkpoint: {_unreadable(path, err)}") from None
     if not isinstance(ckpt, dict) or "kind" not in ckpt or "config" not in ckpt or "model" not in ckpt:
         raise CheckpointError(
             f"{path} is not a glimpse checkpoint (no kind/config/model entries; "

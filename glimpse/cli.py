@@ -10,38 +10,150 @@ scale at each step, the path of earlier glimpses, and the predicted class with i
 ``paint`` paints any picture stroke by stroke and writes a GIF (target and canvas side by side,
 one frame per step) and the final PNG; ``paint-mnist`` does the same for MNIST test digits.
 Without ``--checkpoint`` each uses the small model shipped inside the package.
+
+Every option is checked before anything is loaded or written (limits: ``--size`` up to 4096,
+``--strokes`` up to 100,000 and strokes × size² within about 8 GiB, ``--digits`` up to 256,
+``--fps`` in (0, 100]); a command's outputs are written together or not at all, never over its
+inputs or each other. A user's mistake ends with one line, ``glimpse: error: ...``, and exit
+status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import math
+import os
 import sys
-from importlib import resources
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-SHIPPED = {
-    "ram": "ram_mnist.pt",
-    "painter": "painter_celeba.pt",  # faces, 20 steps × 10 strokes
-    "painter-30": "painter_celeba30.pt",  # faces, 6 steps × 5 strokes
-    "painter-mnist": "painter_mnist.pt",
-}
+from glimpse.errors import UsageError
+from glimpse.shipped import SHIPPED, shipped_path
+
+# Limits on options, checked before anything is loaded or written (and shown in --help).
+MAX_SIZE = 4096  # paint --size, pixels per side
+MAX_STROKES = 100_000  # paint --strokes
+MAX_REFINE = 100_000  # paint --refine iterations
+MAX_DIGITS = 256  # ram-gif / paint-mnist --digits: all in one batch and one GIF
+MAX_FPS = 100.0  # GIF frames per second (viewers clamp shorter frames anyway)
+PAINT_MEMORY_GIB = 8.0  # what one `glimpse paint` may hold: every stroke's coverage at once, and the frames
+BYTES_PER_STROKE_PIXEL = 24  # the fast canvas's coverage maps with their intermediates (measured peak)
+
+shipped_checkpoint = shipped_path  # the file of a shipped model, by name (kept for older callers)
 
 
 def checkpoint_path(name: str | None, kind: str) -> Path | str:
     """A checkpoint file, or the shipped one of that name (``painter-30``), or the shipped ``kind``."""
     if name is None:
-        return shipped_checkpoint(kind)
-    return shipped_checkpoint(name) if name in SHIPPED and not Path(name).exists() else name
+        return shipped_path(kind)
+    if Path(name).exists():
+        return name
+    if name in SHIPPED:
+        return shipped_path(name)
+    raise UsageError(f"--checkpoint {name}: no such file, nor a shipped model (shipped: {', '.join(SHIPPED)})")
 
 
-def shipped_checkpoint(kind: str) -> Path:
-    """Path of the checkpoint shipped with the package for a model kind."""
-    path = Path(str(resources.files("glimpse") / "weights" / SHIPPED[kind]))
-    if not path.is_file():
-        raise FileNotFoundError(f"the shipped {kind} checkpoint is missing from this install ({path})")
-    return path
+# ---- the validation layer: every option is checked before anything is loaded or written ----
+
+
+def _count(value: int, option: str, low: int = 1, high: int | None = None) -> None:
+    """Refuse an integer option outside [low, high]."""
+    if value < low:
+        raise UsageError(f"{option} must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise UsageError(f"{option} must be at most {high:,}, got {value:,}")
+
+
+def _fps(value: float) -> None:
+    if not (math.isfinite(value) and 0 < value <= MAX_FPS):
+        raise UsageError(f"--fps must be a number of frames per second in (0, {MAX_FPS:g}], got {value:g}")
+
+
+def _seed(value: int) -> None:
+    if not 0 <= value < 2**63:
+        raise UsageError(f"--seed must be a non-negative integer below 2**63, got {value}")
+
+
+def _suffix(path: Path, option: str, suffix: str) -> None:
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{option} must name a {suffix} file, got {path}")
+
+
+def _writable(path: Path, option: str) -> None:
+    """Refuse an output whose folder cannot hold it (a file on the way, or no write permission)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the nearest folder that exists
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: cannot write there, {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot write there, folder {folder} is not writable")
+
+
+def _refuse_overwrite(
+    paths: Sequence[Path], force: bool, options: Sequence[str] | None = None, inputs: Sequence[Path] = ()
+) -> None:
+    """Refuse outputs before anything is written: two outputs naming one file (compared as resolved
+    paths), an output that is one of the ``inputs``, a folder, an unwritable place, or an existing
+    file without ``--force``. ``options`` name the outputs in messages (default ``output``)."""
+    options = list(options) if options is not None else ["output"] * len(paths)
+    seen: dict[Path, str] = {}
+    sources = {Path(p).expanduser().resolve(): Path(p) for p in inputs}
+    for path, option in zip(paths, options, strict=True):
+        path = Path(path)
+        real = path.expanduser().resolve()
+        if real in seen:
+            raise UsageError(f"{seen[real]} and {option} name the same file ({path}); give them different names")
+        seen[real] = option
+        if real in sources:
+            raise UsageError(f"{option} {path} is the input {sources[real]}: writing it would destroy the input")
+        if path.is_dir():
+            raise UsageError(f"{option} {path} is a folder; name a file to write")
+        _writable(path, option)
+        if path.exists() and not force:
+            raise UsageError(f"{path} exists; pass --force to overwrite it")
+
+
+def _write_together(outputs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
+    """Write every output to a temporary file beside it, then rename them all into place: the
+    outputs appear together or not at all (an error leaves no file, and no temporary, behind)."""
+    from glimpse.files import atomic_paths
+
+    current = outputs[0][0]
+    try:
+        with atomic_paths([path for path, _ in outputs]) as temps:
+            for tmp, (path, write) in zip(temps, outputs, strict=True):
+                current = path
+                write(tmp)
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        raise UsageError(f"cannot write {current}: {err.strerror or err}") from None
+
+
+def _notes(messages: Sequence[str]) -> None:
+    for message in messages:
+        print(f"glimpse: note: {message}", file=sys.stderr)
+
+
+def _frame_scale(size: int) -> int:
+    """How much `glimpse paint` enlarges its GIF frames (small paintings are shown larger)."""
+    return max(1, 256 // size)
+
+
+def _paint_memory(strokes: int, size: int, steps: int) -> None:
+    """Refuse a painting whose estimated memory passes :data:`PAINT_MEMORY_GIB`: the canvas holds
+    every stroke's coverage at once (``strokes × size²`` maps), and the GIF keeps every frame."""
+    side = size * _frame_scale(size)
+    frame = (2 * side + 12) * (side + 22) * 3 * 2  # target and canvas side by side, RGB, held twice
+    need = strokes * size * size * BYTES_PER_STROKE_PIXEL + (steps + 3) * frame
+    if need > PAINT_MEMORY_GIB * 2**30:
+        raise UsageError(
+            f"--strokes {strokes} at --size {size} would need about {need / 2**30:.1f} GiB of memory "
+            f"(limit {PAINT_MEMORY_GIB:g} GiB: strokes × size² × {BYTES_PER_STROKE_PIXEL} bytes plus the frames); "
+            "paint fewer strokes or a smaller size"
+        )
 
 
 def ram_gif(a: argparse.Namespace) -> Path:
@@ -50,10 +162,12 @@ def ram_gif(a: argparse.Namespace) -> Path:
     from glimpse.render import ram_frames, write_gif
 
     out = Path(a.out)
-    if out.exists() and not a.force:
-        raise SystemExit(f"{out} exists; pass --force to overwrite it")
-    if a.digits < 1:
-        raise SystemExit(f"--digits must be >= 1, got {a.digits}")
+    _count(a.digits, "--digits", 1, MAX_DIGITS)
+    _count(a.cols, "--cols")
+    _fps(a.fps)
+    _seed(a.seed)
+    _suffix(out, "--out", ".gif")
+    _refuse_overwrite([out], a.force, ["--out"])
     model = load_model(checkpoint_path(a.checkpoint, "ram"), kind="ram")
     test = load_mnist(a.data_root, train=False)
     g = torch.Generator().manual_seed(a.seed)
@@ -63,15 +177,9 @@ def ram_gif(a: argparse.Namespace) -> Path:
         rollout = model.rollout(images, a.policy, generator=g)
     cfg = model.cfg
     frames = ram_frames(images, rollout, cfg.glimpse_size, cfg.scales, labels, cols=min(a.digits, a.cols))
-    write_gif(frames, out, fps=a.fps)
+    _write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps))])
     print(f"wrote {out} ({len(frames)} steps, {a.digits} digits, policy {a.policy})")
     return out
-
-
-def _refuse_overwrite(paths: list[Path], force: bool) -> None:
-    for p in paths:
-        if p.exists() and not force:
-            raise SystemExit(f"{p} exists; pass --force to overwrite it")
 
 
 def paint_cmd(a: argparse.Namespace) -> Path:
@@ -79,7 +187,6 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     import warnings
 
     from glimpse.checkpoint import load_model
-    from glimpse.files import atomic_path
     from glimpse.painting import paint_picture, plan
     from glimpse.pictures import load_picture
     from glimpse.render import paint_frames, to_rgb, write_gif
@@ -87,23 +194,34 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     t0 = time.perf_counter()
     out = Path(a.out)
     png = Path(a.png) if a.png else out.with_suffix(".png")
-    _refuse_overwrite([out, png], a.force)
-    if a.strokes < 1 or a.size < 1:
-        raise ValueError(f"--strokes and --size must be positive; got {a.strokes} and {a.size}")
+    _count(a.strokes, "--strokes", 1, MAX_STROKES)
+    _count(a.size, "--size", 1, MAX_SIZE)
+    _count(a.refine, "--refine", 0, MAX_REFINE)
+    _fps(a.fps)
+    if a.crop is not None:
+        left, top, right, bottom = a.crop
+        if not (0 <= left < right and 0 <= top < bottom):
+            raise UsageError(f"--crop {left} {top} {right} {bottom}: need 0 <= LEFT < RIGHT and 0 <= TOP < BOTTOM")
+    _suffix(out, "--out", ".gif")
+    _suffix(png, "--png", ".png")
+    image = Path(a.image)
+    if not image.is_file():
+        raise UsageError(f"{image}: no such picture" if not image.is_dir() else f"{image} is a folder, not a picture")
+    _refuse_overwrite([out, png], a.force, ["--out", "--png"], inputs=[image])
     model = load_model(checkpoint_path(a.checkpoint, "painter"), kind="painter")
     cfg = model.cfg
     coarse, _, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
+    _paint_memory(a.strokes, a.size, coarse + patch_steps)
+    notes = []
     if coarse + patch_steps > cfg.steps:
-        print(
-            f"glimpse: note: this painter was trained for {cfg.steps} steps of {cfg.strokes_per_step} strokes; "
-            f"{a.strokes} strokes at {a.size}² take {coarse + patch_steps} steps, past what it learned",
-            file=sys.stderr,
+        notes.append(
+            f"this painter was trained for {cfg.steps} steps of {cfg.strokes_per_step} strokes; "
+            f"{a.strokes} strokes at {a.size}² take {coarse + patch_steps} steps, past what it learned"
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        target = load_picture(a.image, a.size, channels=model.cfg.channels, quiet=False, crop=a.crop)
-    for w in caught:
-        print(f"glimpse: note: {w.message}", file=sys.stderr)
+        target = load_picture(image, a.size, channels=model.cfg.channels, quiet=False, crop=a.crop)
+    _notes([*notes, *(str(w.message) for w in caught)])  # only once every input has been read
     painting = paint_picture(model, target, a.strokes, a.style)
     if a.refine:  # fit the painter's strokes to this picture directly
         from glimpse.fit import fit_strokes
@@ -115,15 +233,16 @@ def paint_cmd(a: argparse.Namespace) -> Path:
             init=torch.cat(painting.steps)[None],
         )  # fmt: skip
         painting = Painting(list(fit.strokes[0].split(sizes)), fit.canvas[0])
-    with atomic_path(png) as tmp:
-        to_rgb(painting.canvas).save(tmp, format="PNG")
+    final = to_rgb(painting.canvas)
     painted = time.perf_counter() - t0
     mse = (painting.canvas - target).pow(2).mean().item()
-    scale = max(1, 256 // a.size)
     frames = paint_frames(
-        target, painting.steps, model.cfg.mode, a.style or model.cfg.style, model.cfg.background, scale, a.outline
+        target, painting.steps, model.cfg.mode, a.style or model.cfg.style, model.cfg.background,
+        _frame_scale(a.size), a.outline,
+    )  # fmt: skip
+    _write_together(
+        [(png, lambda tmp: final.save(tmp, format="PNG")), (out, lambda tmp: write_gif(frames, tmp, a.fps))]
     )
-    write_gif(frames, out, fps=a.fps)
     n = sum(s.shape[0] for s in painting.steps)
     print(f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); wrote {png} and {out}")
     return out
@@ -136,9 +255,12 @@ def paint_mnist(a: argparse.Namespace) -> Path:
     from glimpse.render import paint_frames, tile_grid, write_gif
 
     out = Path(a.out)
-    _refuse_overwrite([out], a.force)
-    if a.digits < 1:
-        raise ValueError(f"--digits must be >= 1, got {a.digits}")
+    _count(a.digits, "--digits", 1, MAX_DIGITS)
+    _count(a.cols, "--cols")
+    _fps(a.fps)
+    _seed(a.seed)
+    _suffix(out, "--out", ".gif")
+    _refuse_overwrite([out], a.force, ["--out"])
     model = load_model(checkpoint_path(a.checkpoint, "painter-mnist"), kind="painter")
     cfg = model.cfg
     test = load_mnist(a.data_root, train=False)
@@ -153,7 +275,7 @@ def paint_mnist(a: argparse.Namespace) -> Path:
 
     steps = min(len(f) for f in per_digit)
     grid = [tile_grid([Image.fromarray(f[t]) for f in per_digit], cols=min(a.cols, a.digits)) for t in range(steps)]
-    write_gif(grid, out, fps=a.fps)
+    _write_together([(out, lambda tmp: write_gif(grid, tmp, fps=a.fps))])
     print(f"wrote {out} ({steps} steps of {cfg.strokes_per_step} strokes, {a.digits} digits)")
     return out
 
@@ -161,8 +283,14 @@ def paint_mnist(a: argparse.Namespace) -> Path:
 def export_cmd(a: argparse.Namespace) -> Path:
     from glimpse.checkpoint import export_checkpoint
 
-    _refuse_overwrite([Path(a.out)], a.force)
-    out = export_checkpoint(a.checkpoint, a.out, half=not a.full, keep=tuple(a.keep))
+    source = Path(a.checkpoint)
+    if not source.is_file():
+        raise UsageError(f"checkpoint {source} does not exist" if not source.is_dir() else f"{source} is a folder")
+    _refuse_overwrite([Path(a.out)], a.force, ["OUT"], inputs=[source])
+    try:
+        out = export_checkpoint(source, a.out, half=not a.full, keep=tuple(a.keep))
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        raise UsageError(f"cannot write {a.out}: {err.strerror or err}") from None
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return out
 
@@ -189,43 +317,62 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("ram-gif", help="animate a glimpse classifier on MNIST test digits")
     r.add_argument("--checkpoint", help="a RAM checkpoint (default: the shipped MNIST model)")
-    r.add_argument("--out", default="ram_mnist.gif", help="GIF to write")
-    r.add_argument("--digits", type=int, default=8, help="how many test digits")
-    r.add_argument("--cols", type=int, default=4, help="digits per row")
+    r.add_argument("--out", default="ram_mnist.gif", help="GIF to write (a .gif name)")
+    r.add_argument("--digits", type=int, default=8, help=f"how many test digits, 1 to {MAX_DIGITS}")
+    r.add_argument("--cols", type=int, default=4, help="digits per row, at least 1")
     r.add_argument("--policy", choices=["sample", "mean"], default="sample", help="sampled or mean locations")
     r.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
-    r.add_argument("--seed", type=int, default=0, help="which digits, and the location samples")
-    r.add_argument("--fps", type=float, default=1.5, help="frames per second")
+    r.add_argument("--seed", type=int, default=0, help="which digits, and the location samples (>= 0)")
+    r.add_argument("--fps", type=float, default=1.5, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
     r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     r.set_defaults(func=ram_gif)
 
     q = sub.add_parser("paint", help="paint a picture stroke by stroke: a GIF and the final PNG")
-    q.add_argument("image", help="any picture file (alpha is flattened on white, greyscale made RGB)")
-    q.add_argument("--strokes", type=int, default=200, help="how many strokes")
-    q.add_argument("--size", type=int, default=128, help="paint at size×size pixels (larger: coarse to fine)")
-    q.add_argument("--crop", type=int, nargs=4, metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"), help="paint this box")
-    q.add_argument("--out", default="painting.gif", help="GIF to write")
-    q.add_argument("--png", help="final painting as PNG (default: --out with .png)")
+    q.add_argument(
+        "image",
+        help="any picture file, read as a viewer shows it (EXIF orientation applied, alpha flattened on white, "
+        "greyscale and 16-bit made 8-bit RGB)",
+    )
+    q.add_argument("--strokes", type=int, default=200, help=f"how many strokes, 1 to {MAX_STROKES:,}")
+    q.add_argument(
+        "--size",
+        type=int,
+        default=128,
+        help=f"paint at size×size pixels, 1 to {MAX_SIZE} (larger than twice the painter's: coarse to fine); "
+        f"strokes × size² × {BYTES_PER_STROKE_PIXEL} bytes must fit in {PAINT_MEMORY_GIB:g} GiB "
+        "(e.g. 200 strokes up to about 1300², 1000 up to about 590²)",
+    )
+    q.add_argument(
+        "--crop", type=int, nargs=4, metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"),
+        help="paint this box (pixels of the picture as a viewer shows it)",
+    )  # fmt: skip
+    q.add_argument("--out", default="painting.gif", help="GIF to write (a .gif name)")
+    q.add_argument("--png", help="final painting as PNG (default: --out with .png; not the same file as --out)")
     q.add_argument("--style", choices=["flat", "oil"], help="stroke style (default: the painter's)")
     q.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
-    q.add_argument("--refine", type=int, default=0, help="then fit the strokes to the picture for N iterations")
+    q.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        help=f"then fit the strokes to the picture for N iterations (0 to {MAX_REFINE:,})",
+    )
     q.add_argument(
         "--checkpoint",
         help="a painter checkpoint, or painter-30 for the shipped 30-stroke face painter (default: the 200-stroke one)",
     )
-    q.add_argument("--fps", type=float, default=8.0, help="frames per second")
+    q.add_argument("--fps", type=float, default=8.0, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
     q.add_argument("--force", action="store_true", help="overwrite --out and --png if they exist")
     q.set_defaults(func=paint_cmd)
 
     m = sub.add_parser("paint-mnist", help="paint MNIST test digits stroke by stroke")
     m.add_argument("--checkpoint", help="a painter checkpoint (default: the shipped digit painter)")
-    m.add_argument("--out", default="paint_mnist.gif", help="GIF to write")
-    m.add_argument("--digits", type=int, default=6, help="how many test digits")
-    m.add_argument("--cols", type=int, default=3, help="digits per row")
+    m.add_argument("--out", default="paint_mnist.gif", help="GIF to write (a .gif name)")
+    m.add_argument("--digits", type=int, default=6, help=f"how many test digits, 1 to {MAX_DIGITS}")
+    m.add_argument("--cols", type=int, default=3, help="digits per row, at least 1")
     m.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
     m.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
-    m.add_argument("--seed", type=int, default=0, help="which digits")
-    m.add_argument("--fps", type=float, default=3.0, help="frames per second")
+    m.add_argument("--seed", type=int, default=0, help="which digits (>= 0)")
+    m.add_argument("--fps", type=float, default=3.0, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
     m.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     m.set_defaults(func=paint_mnist)
 
@@ -247,14 +394,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERRORS = (UsageError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # where an output cannot be written
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``glimpse`` command; 0 on success. A user's mistake (a :class:`UsageError`, which
+    includes :class:`~glimpse.checkpoint.CheckpointError` and the picture and data errors; a missing
+    file; an output that cannot be written) prints ``glimpse: error: <message>`` in one line and
+    returns 2. Anything else is a bug and propagates with its traceback."""
     a = build_parser().parse_args(argv)
     try:
         a.func(a)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"glimpse: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return _fail(err)
+    except OSError as err:
+        if err.errno not in FULL_DISK:
+            raise
+        return _fail(err)
     return 0
+
+
+def _fail(err: BaseException) -> int:
+    if isinstance(err, OSError) and not isinstance(err, UsageError) and err.strerror:
+        message = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    else:
+        message = str(err)
+    print(f"glimpse: error: {' '.join(message.split())}", file=sys.stderr)  # one line
+    return 2
 
 
 if __name__ == "__main__":
