@@ -168,7 +168,11 @@ def load_model(path: str | os.PathLike[str], kind: str | None = None, device: st
     ckpt = load_checkpoint(path, map_location=device)
     if kind is not None and ckpt["kind"] != kind:
         raise CheckpointError(f"{path} holds a {ckpt['kind']!r} model, not {kind!r}")
-    return build_model(ckpt).to(device).eval()
+    try:
+        model = build_model(ckpt)
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    return model.to(device).eval()
 
 
 def export_checkpoint(

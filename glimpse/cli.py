@@ -128,7 +128,10 @@ def _write_together(outputs: Sequence[tuple[Path, Callable[[Path], object]]]) ->
             for tmp, (path, write) in zip(temps, outputs, strict=True):
                 current = path
                 write(tmp)
-    except (PermissionError, IsADirectoryError, NotADirectoryError) as err:
+    except OSError as err:
+        cannot = isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError)) or err.errno in FULL_DISK
+        if not cannot:
+            raise
         raise UsageError(f"cannot write {current}: {err.strerror or err}") from None
 
 
@@ -202,12 +205,12 @@ def paint_cmd(a: argparse.Namespace) -> Path:
         left, top, right, bottom = a.crop
         if not (0 <= left < right and 0 <= top < bottom):
             raise UsageError(f"--crop {left} {top} {right} {bottom}: need 0 <= LEFT < RIGHT and 0 <= TOP < BOTTOM")
-    _suffix(out, "--out", ".gif")
-    _suffix(png, "--png", ".png")
     image = Path(a.image)
     if not image.is_file():
         raise UsageError(f"{image}: no such picture" if not image.is_dir() else f"{image} is a folder, not a picture")
-    _refuse_overwrite([out, png], a.force, ["--out", "--png"], inputs=[image])
+    _refuse_overwrite([out, png], a.force, ["--out", "--png"], inputs=[image])  # before the suffixes: same.png
+    _suffix(out, "--out", ".gif")
+    _suffix(png, "--png", ".png")
     model = load_model(checkpoint_path(a.checkpoint, "painter"), kind="painter")
     cfg = model.cfg
     coarse, _, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
