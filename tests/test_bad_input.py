@@ -153,6 +153,25 @@ def test_failure_after_the_first_output_leaves_nothing(inputs, tmp_path, capsys,
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("where", ["folder not writable", "write refused"])
+def test_unwritable_outputs_are_one_line(where, inputs, tmp_path, capsys, monkeypatch):
+    """(Simulated: the tests may run as root, whom permissions do not stop.)"""
+    import glimpse.cli
+    import glimpse.render
+
+    if where == "folder not writable":
+        monkeypatch.setattr(glimpse.cli.os, "access", lambda path, mode: False)
+        expected = "is not writable"
+    else:
+
+        def refused(frames, path, *args, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+        monkeypatch.setattr(glimpse.render, "write_gif", refused)
+        expected = "cannot write"
+    assert expected in run_cli(fill(PAINT, tmp_path), tmp_path, capsys)
+
+
 def test_a_foreign_pickle_is_refused_without_running_it(tmp_path, capsys):
     marker = tmp_path / "ran"
 
