@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from glimpse.canvas import compile_canvas, stroke_alpha
+from glimpse.strokes import SHAPE, STROKE_SIZE
 
 
 class NeuralRenderer(nn.Module):
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(a.seed)
-    strokes = torch.rand(a.strokes, 13).to(device)  # Learning to Paint's distribution: every number uniform
+    strokes = torch.rand(a.strokes, STROKE_SIZE).to(device)  # Learning to Paint's distribution: every number uniform
     rows = []
     for size in a.sizes:
         net = NeuralRenderer(size).to(device)
@@ -124,13 +125,13 @@ def main(argv: list[str] | None = None) -> None:
             "fast": lambda s, size=size: stroke_alpha(s, size, size, "fast"),
             "fast-oil": lambda s, size=size: stroke_alpha(s, size, size, "fast", "oil"),
             "crisp": lambda s, size=size: stroke_alpha(s, size, size, "crisp"),
-            "neural (LtP shape)": lambda s, net=net: net(s[:, :10]),
+            "neural (LtP shape)": lambda s, net=net: net(s[:, SHAPE]),
         }
         if a.compile:
             renderers["fast, compiled"] = compiled_canvas("flat", size)
             renderers["fast-oil, compiled"] = compiled_canvas("oil", size)
             compiled_net = torch.compile(net)
-            renderers["neural (LtP shape), compiled"] = lambda s, net=compiled_net: net(s[:, :10])
+            renderers["neural (LtP shape), compiled"] = lambda s, net=compiled_net: net(s[:, SHAPE])
         for name, fn in renderers.items():
             r = measure(fn, strokes, size)
             rows.append({"size": size, "renderer": name, **r})

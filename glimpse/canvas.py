@@ -21,7 +21,10 @@ from torch import Tensor
 
 from glimpse.stamps import compile_canvas, fast_alpha
 from glimpse.strokes import (
+    COLOUR,
     MODES,
+    OPACITIES,
+    RADII,
     STROKE_SIZE,
     STYLES,
     Mode,
@@ -80,12 +83,10 @@ def crisp_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, sty
     d2min, k = d2.min(dim=1, keepdim=True)  # nearest segment
     dist = (d2min.squeeze(1) + 1e-8).sqrt()  # (N, H, W)
     t = (k.squeeze(1) + s.gather(1, k).squeeze(1)) / SEGMENTS  # curve parameter of the nearest point
-    r = lerp(
-        radius_px(strokes[:, 6], height, width)[:, None, None],
-        radius_px(strokes[:, 7], height, width)[:, None, None],
-        t,
-    )
-    opacity = lerp(strokes[:, 8, None, None], strokes[:, 9, None, None], t)
+    r0, r2 = radius_px(strokes[:, RADII, None, None], height, width).unbind(1)  # (N, 1, 1) each
+    a0, a2 = strokes[:, OPACITIES, None, None].unbind(1)
+    r = lerp(r0, r2, t)
+    opacity = lerp(a0, a2, t)
     alpha = opacity * torch.sigmoid((r - dist) / edge)
     if style == "oil":
         cross = ab[..., 0, None, None] * py - ab[..., 1, None, None] * px  # sign: which side of the line
@@ -113,7 +114,7 @@ def stroke_alpha(
 
 def stroke_colour(strokes: Tensor, channels: int) -> Tensor:
     """The colour a stroke lays down: RGB, or its luminance on a greyscale canvas. (..., 13) -> (..., C)"""
-    rgb = strokes[..., 10:13]
+    rgb = strokes[..., COLOUR]
     if channels == 3:
         return rgb
     if channels == 1:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from glimpse.canvas import STROKE_SIZE, blank, paint
+from glimpse.strokes import COLOUR, CONTROL, END, OPACITIES, RADII, START
 
 
 class Fit(NamedTuple):
@@ -35,17 +36,17 @@ def initial_strokes(target: Tensor, n: int, generator: torch.Generator | None = 
     b, c = target.shape[:2]
     dev = target.device
     s = torch.rand(b, n, STROKE_SIZE, generator=generator).to(dev)
-    start = s[..., 0:2]
-    s[..., 4:6] = (start + (s[..., 4:6] - 0.5) * 0.3).clamp(0, 1)  # short strokes
-    s[..., 2:4] = 0.5 + (s[..., 2:4] - 0.5) * 0.5
+    start = s[..., START]
+    s[..., END] = (start + (s[..., END] - 0.5) * 0.3).clamp(0, 1)  # short strokes
+    s[..., CONTROL] = 0.5 + (s[..., CONTROL] - 0.5) * 0.5
     frac = torch.linspace(0, 1, n, device=dev)
     radius = 0.35 * (1 - frac) + 0.03  # big first, small last
-    s[..., 6] = s[..., 7] = radius
-    s[..., 8:10] = 0.9
+    s[..., RADII] = radius[:, None]
+    s[..., OPACITIES] = 0.9
     # the target's colour under each stroke's middle
-    grid = ((start + s[..., 4:6]) / 2 * 2 - 1).view(b, n, 1, 2)  # grid_sample's (x, y) in [-1, 1]
+    grid = ((start + s[..., END]) / 2 * 2 - 1).view(b, n, 1, 2)  # grid_sample's (x, y) in [-1, 1]
     colour = F.grid_sample(target, grid, align_corners=False).squeeze(-1).transpose(1, 2)  # (B, n, C)
-    s[..., 10:13] = colour if c == 3 else colour.expand(-1, -1, 3)
+    s[..., COLOUR] = colour if c == 3 else colour.expand(-1, -1, 3)
     return s
 
 

@@ -29,6 +29,7 @@ from glimpse.canvas import STROKE_SIZE, blank, composite_solved, paint, stroke_a
 from glimpse.cores import make_core
 from glimpse.sensor import check_images, pad_images, retina_padded
 
+from glimpse.strokes import BODY, COLOUR, ENDPOINTS, OPACITIES, RADII, SHAPE
 
 @dataclass
 class PainterConfig:
@@ -105,8 +106,8 @@ class StrokeHead(nn.Module):
             self.linear.weight.mul_(0.5)
             bias = self.linear.bias.view(k, STROKE_SIZE)
             bias.zero_()
-            bias[:, 6:8] = -1.0  # radius ≈ 0.27 -> about 5 px on 64²
-            bias[:, 8:10] = 2.0  # opacity ≈ 0.88
+            bias[:, RADII] = -1.0  # radius ≈ 0.27 -> about 5 px on 64²
+            bias[:, OPACITIES] = 2.0  # opacity ≈ 0.88
 
     def forward(self, h: Tensor, target: Tensor, canvas: Tensor, progress: Tensor) -> Tensor:
         return torch.sigmoid(self.linear(h)).view(h.shape[0], self.k, STROKE_SIZE)
@@ -160,8 +161,8 @@ class ErrorGlimpseHead(nn.Module):
         with torch.no_grad():
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
-            self.out.bias[6:8] = -1.5  # radius ≈ 0.18 -> about 3 px on 64²
-            self.out.bias[8:10] = 2.0  # opacity ≈ 0.88
+            self.out.bias[RADII] = -1.5  # radius ≈ 0.18 -> about 3 px on 64²
+            self.out.bias[OPACITIES] = 2.0  # opacity ≈ 0.88
 
     def sigma(self, progress: float) -> float:
         """Error blur in px: 6 px at the start, 1 px at the end (scaled with the canvas)."""
@@ -177,14 +178,17 @@ class ErrorGlimpseHead(nn.Module):
         where = torch.cat([loc, progress.view(b, 1, 1).expand(b, k, 1)], -1)
         x = self.look(g.flatten(1)).view(b, k, -1) + self.context(h).unsqueeze(1) + self.where(where)
         a = self.out(F.relu(x))  # (B, k, 13)
-        ends = loc.repeat(1, 1, 2) + self.reach * torch.tanh(a[..., [0, 1, 4, 5]])  # x0 y0 x2 y2
+        ends = loc.repeat(1, 1, 2) + self.reach * torch.tanh(a[..., ENDPOINTS])  # x0 y0 x2 y2
         ends = ends.clamp(0, 1)
         centre = g[:, 0, : self.channels].mean(dim=(-1, -2)).view(b, k, self.channels)  # target under the glimpse
         if self.channels == 1:
             centre = centre.expand(-1, -1, 3)
-        colour = (centre + 0.5 * torch.tanh(a[..., 10:13])).clamp(0, 1)
-        rest = torch.sigmoid(a[..., [2, 3, 6, 7, 8, 9]])  # bend, radii, opacities
-        return torch.cat([ends[..., 0:2], rest[..., 0:2], ends[..., 2:4], rest[..., 2:6], colour], -1)
+        colour = (centre + 0.5 * torch.tanh(a[..., COLOUR])).clamp(0, 1)
+        strokes = a.new_empty(a.shape)
+        strokes[..., ENDPOINTS] = ends
+        strokes[..., BODY] = torch.sigmoid(a[..., BODY])  # bend, radii, opacities
+        strokes[..., COLOUR] = colour
+        return strokes
 
 
 class Painter(nn.Module):
@@ -265,7 +269,7 @@ class Painter(nn.Module):
         c, h, w = canvas.shape[1:]
         alpha = stroke_alpha(strokes, h, w, cfg.mode, cfg.style, cfg.edge)  # (B, k, H, W)
         canvas, colour = composite_solved(canvas, alpha, stroke_colour(strokes, c), target)
-        return canvas, torch.cat([strokes[..., :10], colour.expand(-1, -1, 3)], -1)
+        return canvas, torch.cat([strokes[..., SHAPE], colour.expand(-1, -1, 3)], -1)
 
 
 def _resize(x: Tensor, size: int) -> Tensor:

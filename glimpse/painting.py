@@ -18,6 +18,7 @@ from torch import Tensor
 from glimpse.canvas import blank, paint
 from glimpse.painter import Painter
 from glimpse.sensor import check_images
+from glimpse.strokes import RADII, XS, YS
 
 
 class Painting(NamedTuple):
@@ -33,10 +34,10 @@ def map_strokes(strokes: Tensor, left: float, top: float, size: float) -> Tensor
     strokes: (..., 13)  ->  (..., 13)
     """
     out = strokes.clone()
-    out[..., [0, 4]] = left + strokes[..., [0, 4]] * size
-    out[..., [1, 5]] = top + strokes[..., [1, 5]] * size
+    out[..., XS] = left + strokes[..., XS] * size
+    out[..., YS] = top + strokes[..., YS] * size
     # radius in canvas sides: 1/256 + r/4 on the patch -> (1/256 + r/4) * size on the canvas
-    out[..., 6:8] = (((1 / 256 + strokes[..., 6:8] / 4) * size - 1 / 256) * 4).clamp(0, 1)
+    out[..., RADII] = (((1 / 256 + strokes[..., RADII] / 4) * size - 1 / 256) * 4).clamp(0, 1)
     return out
 
 

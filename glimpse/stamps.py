@@ -25,7 +25,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from glimpse.strokes import Style, bezier, bristles, lerp, pixel_centres, radius_px
+from glimpse.strokes import (
+    CONTROL,
+    END,
+    OPACITIES,
+    RADII,
+    START,
+    Style,
+    bezier,
+    bristles,
+    lerp,
+    pixel_centres,
+    radius_px,
+)
 
 HALF_MAX = math.sqrt(2 * math.log(2))  # the tube's Gaussian σ is r / HALF_MAX: field 0.5 at the radius
 SPACING = 1.5  # stamp spacing in units of σ (the summed field ripples by 0.03 %)
@@ -36,10 +48,10 @@ END_WEIGHT = 0.7  # extra weight of the end stamps (round caps)
 def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
     """How many stamps each stroke needs so that neighbours lie at most SPACING σ apart. (N,) long"""
     scale = strokes.new_tensor([width, height])
-    p0, p2 = strokes[:, 0:2] * scale, strokes[:, 4:6] * scale
-    p1 = p0 + (p2 - p0) * strokes[:, 2:4]
+    p0, p2 = strokes[:, START] * scale, strokes[:, END] * scale
+    p1 = p0 + (p2 - p0) * strokes[:, CONTROL]
     length = (p1 - p0).norm(dim=-1) + (p2 - p1).norm(dim=-1)  # bounds the curve's length
-    sigma = (radius_px(strokes[:, 6:8], height, width).min(-1).values / HALF_MAX).clamp_min(SIGMA_MIN)
+    sigma = (radius_px(strokes[:, RADII], height, width).min(-1).values / HALF_MAX).clamp_min(SIGMA_MIN)
     return (length / (SPACING * sigma)).ceil().long() + 1
 
 
@@ -52,7 +64,7 @@ def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool
     scale = strokes.new_tensor([width, height])
     pts, tangent, t = bezier(strokes, t)
     pts, tangent = pts * scale, tangent * scale  # (N, n, 2) px
-    radii = radius_px(strokes[:, 6:8], height, width)  # (N, 2) px at t = 0 and t = 1
+    radii = radius_px(strokes[:, RADII], height, width)  # (N, 2) px at t = 0 and t = 1
     sigma = (lerp(radii[:, 0:1], radii[:, 1:2], t) / HALF_MAX).clamp_min(SIGMA_MIN)  # (N, n)
     # arc length each stamp stands for (trapezoid rule), plus extra weight at each end for round caps
     seg = (pts[:, 1:] - pts[:, :-1]).norm(dim=-1)  # (N, n-1)
@@ -69,7 +81,8 @@ def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool
     wgx = w[..., None] * gx  # (N, n, W)
     density = torch.bmm(gy_t, wgx)
     tfield = torch.bmm(gy_t, t[..., None] * wgx)
-    ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], strokes[:, 8], strokes[:, 9] - strokes[:, 8]], -1)
+    a0, a2 = strokes[:, OPACITIES].unbind(1)
+    ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], a0, a2 - a0], -1)
     if not oil:
         return density, tfield, ends, None
     _, safe = _guarded(density)

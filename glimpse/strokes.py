@@ -1,9 +1,17 @@
 """Brushstrokes: Learning to Paint's 13 numbers in [0, 1], their geometry and the oil-brush texture.
 
-A stroke is 13 numbers, Learning to Paint's layout, so results compare::
+A stroke is 13 numbers, Learning to Paint's layout, so results compare. Code addresses them by
+the names below, defined once here, never by bare numbers::
 
-    x0 y0  cx cy  x2 y2  r0 r2  a0 a2  R G B
-    start  ctrl   end    radius opacity colour
+    START    CONTROL  END      RADII    OPACITIES  COLOUR
+    x0 y0    cx cy    x2 y2    r0 r2    a0 a2      R  G  B
+    0  1     2  3     4  5     6  7     8  9       10 11 12
+    └──────────────── SHAPE ────────────────┘
+
+    XS = (0, 4), YS = (1, 5)       x0 x2 and y0 y2: the x and the y of both end points
+    ENDPOINTS = (0, 1, 4, 5)       x0 y0 x2 y2
+    BODY = (2, 3, 6, 7, 8, 9)      cx cy r0 r2 a0 a2: the shape but for its end points
+    TEXTURE_KEY = (0, 5, 10)       x0 y2 R: hashed to the oil texture's phase
 
 The centre line is the quadratic Bézier B(t) = (1-t)² P0 + 2t(1-t) P1 + t² P2, t ∈ [0, 1], with
 P1 = P0 + (P2 - P0) * (cx, cy) (the control point is relative to the end points, as in Learning to
@@ -22,6 +30,18 @@ import torch
 from torch import Tensor
 
 STROKE_SIZE = 13
+START = slice(0, 2)  # x0 y0: the first end point P0
+CONTROL = slice(2, 4)  # cx cy: the control point P1, relative to the end points
+END = slice(4, 6)  # x2 y2: the last end point P2
+RADII = slice(6, 8)  # r0 r2: radius at t = 0 and t = 1
+OPACITIES = slice(8, 10)  # a0 a2: opacity at t = 0 and t = 1
+COLOUR = slice(10, 13)  # R G B
+SHAPE = slice(0, 10)  # everything but the colour: START to OPACITIES
+XS = (0, 4)  # x0 x2
+YS = (1, 5)  # y0 y2
+ENDPOINTS = (0, 1, 4, 5)  # x0 y0 x2 y2
+BODY = (2, 3, 6, 7, 8, 9)  # cx cy r0 r2 a0 a2: the shape but for its end points
+TEXTURE_KEY = (0, 5, 10)  # x0 y2 R: the numbers hashed to the oil texture's phase
 Mode = Literal["fast", "crisp"]
 Style = Literal["flat", "oil"]
 MODES = ("fast", "crisp")
@@ -51,8 +71,8 @@ def bezier(strokes: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     returns: points (N, n, 2) as (x, y), tangents (N, n, 2), t (N, n)
     """
     t = t.expand(strokes.shape[0], -1).unsqueeze(-1)  # (N, n, 1)
-    p0, p2 = strokes[:, None, 0:2], strokes[:, None, 4:6]
-    p1 = p0 + (p2 - p0) * strokes[:, None, 2:4]
+    p0, p2 = strokes[:, None, START], strokes[:, None, END]
+    p1 = p0 + (p2 - p0) * strokes[:, None, CONTROL]
     pts = (1 - t) ** 2 * p0 + 2 * t * (1 - t) * p1 + t**2 * p2
     tangent = 2 * (1 - t) * (p1 - p0) + 2 * t * (p2 - p1)
     return pts, tangent, t.squeeze(-1)
@@ -75,7 +95,7 @@ def bristles(across: Tensor, strokes: Tensor) -> Tensor:
     """Oil-brush streaks: a factor in [1 - depth, 1] that varies across the stroke (px) and runs
     along it. The streak phase is a texture seed: a hash of the stroke's numbers rounded to 1/512,
     so it is constant under small changes and no gradient flows through it."""
-    key = (strokes[:, [0, 5, 10]].detach() * 512).round() @ strokes.new_tensor([0.618034, 0.414214, 0.732051])
+    key = (strokes[:, TEXTURE_KEY].detach() * 512).round() @ strokes.new_tensor([0.618034, 0.414214, 0.732051])
     phase = key - key.floor()  # (N,)
     wave = torch.cos(2 * math.pi * (across / BRISTLE_PERIOD + phase[:, None, None]))
     return 1 - BRISTLE_DEPTH * (0.5 + 0.5 * wave)

@@ -19,6 +19,7 @@ from glimpse.canvas import (
     stroke_colour,
 )
 from glimpse.stamps import tube_coverage, tube_coverage_grad
+from glimpse.strokes import COLOUR, OPACITIES, RADII
 
 
 def stroke(x0, y0, x2, y2, r=0.1, opacity=1.0, rgb=(1.0, 0.0, 0.0), ctrl=(0.5, 0.5)) -> torch.Tensor:
@@ -58,7 +59,7 @@ def test_thin_long_stroke_stays_continuous(mode):
 def test_zero_opacity_changes_nothing(mode):
     canvas = torch.rand(2, 3, 20, 24)
     s = torch.rand(2, 3, 13)
-    s[..., 8:10] = 0
+    s[..., OPACITIES] = 0
     assert torch.equal(paint(canvas, s, mode), canvas)
 
 
@@ -73,7 +74,7 @@ def test_over_compositing_order(mode):
     assert blue_last[2] > 0.99 and blue_last[0] < 0.01
     # half-transparent: what lies below shows through by (1 - α)
     half = red.clone()
-    half[8:10] = 0.5
+    half[OPACITIES] = 0.5
     out = paint(torch.ones(1, 3, 32, 32), half[None, None], mode)[0, :, 16, 16]
     assert torch.allclose(out, torch.tensor([1.0, 0.5, 0.5]), atol=0.02)
 
@@ -96,7 +97,7 @@ def test_composite_solved_finds_the_colour_of_a_known_stroke():
     alpha = stroke_alpha(s, 24, 24)
     wrong = torch.tensor([[[1.0, 0.0, 0.0]]])
     out, colour = composite_solved(canvas, alpha, wrong, target, weight=0.0)
-    assert torch.allclose(colour, s[..., 10:13], atol=1e-4) and torch.allclose(out, target, atol=1e-5)
+    assert torch.allclose(colour, s[..., COLOUR], atol=1e-4) and torch.allclose(out, target, atol=1e-5)
     # a prior's weight pulls towards it; a stroke that covers nothing keeps its prior
     _, pulled = composite_solved(canvas, alpha, wrong, target, weight=1e6)
     assert torch.allclose(pulled, wrong, atol=1e-3)
@@ -143,7 +144,7 @@ def test_gradients_match_finite_differences(mode, style):
 def test_batched_equals_one_by_one(mode):
     torch.manual_seed(0)
     strokes = torch.rand(4, 6, 13)
-    strokes[0, :, 6:8] = 0.0  # thin strokes need many stamps, broad ones few: mixed groups
+    strokes[0, :, RADII] = 0.0  # thin strokes need many stamps, broad ones few: mixed groups
     canvas = torch.rand(4, 3, 24, 20)
     together = paint(canvas, strokes, mode)
     alone = torch.cat([paint(canvas[i : i + 1], strokes[i : i + 1], mode) for i in range(4)])
@@ -169,7 +170,7 @@ def test_greyscale_and_any_size():
     s = torch.rand(2, 4, 13)
     grey = paint(blank(2, 1, 17, 40), s)
     assert grey.shape == (2, 1, 17, 40)
-    assert torch.allclose(stroke_colour(s, 1)[..., 0], s[..., 10:13] @ torch.tensor([0.299, 0.587, 0.114]))
+    assert torch.allclose(stroke_colour(s, 1)[..., 0], s[..., COLOUR] @ torch.tensor([0.299, 0.587, 0.114]))
     assert radius_px(torch.tensor(1.0), 64, 64) == pytest.approx(16.25)
 
 
