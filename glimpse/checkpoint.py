@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from glimpse.draw import DRAW, DRAWConfig
 from glimpse.errors import UsageError
 from glimpse.files import atomic_path
 from glimpse.painter import Painter, PainterConfig
@@ -31,7 +32,11 @@ from glimpse.ram import RAM, RAMConfig
 
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
-MODELS: dict[str, tuple[type[nn.Module], type]] = {"ram": (RAM, RAMConfig), "painter": (Painter, PainterConfig)}
+MODELS: dict[str, tuple[type[nn.Module], type]] = {
+    "ram": (RAM, RAMConfig),
+    "painter": (Painter, PainterConfig),
+    "draw": (DRAW, DRAWConfig),
+}
 
 
 class CheckpointError(UsageError):
