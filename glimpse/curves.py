@@ -114,7 +114,7 @@ def plot_runs(
             pts = [(a, b) for a, b in pts if a is not None and math.isfinite(b)]
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, label=name, linewidth=1.2)
+                ax.plot(xs, ys, label=name, linewidth=1.2, marker="o" if len(xs) <= 20 else None, markersize=3)
                 values.extend(ys)
         if values and min(values) > 0 and max(values) > 10 * min(values):
             ax.set_yscale("log")
