@@ -110,7 +110,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         with warnings.catch_warnings():  # torch's notes on foreign pickles are not the user's business
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except OSError as err:
+    except PermissionError as err:  # the file itself; other OSErrors come from torch's reader
         raise CheckpointError(f"cannot read checkpoint {path}: {err.strerror or err}") from None
     except Exception as err:  # zip errors, unpickling errors, EOF: all mean "not readable"
         raise CheckpointError(f"{path} is truncated or not a glimpse checkpoint: {_unreadable(path, err)}") from None

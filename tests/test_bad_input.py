@@ -364,7 +364,15 @@ def painter_file(tmp_path: Path, name: str, **edit) -> Path:
     return tmp_path / name
 
 
+def cut_checkpoint(tmp: Path) -> Path:
+    save_checkpoint(tmp / "whole.pt", "painter", tiny_painter())
+    data = (tmp / "whole.pt").read_bytes()
+    (tmp / "cut.pt").write_bytes(data[: len(data) // 2])
+    return tmp / "cut.pt"
+
+
 CHECKPOINT_CASES = {
+    "truncated": (cut_checkpoint, "truncated or not a glimpse checkpoint: a damaged or truncated zip"),
     "random bytes": (lambda t: (t / "r.pt").write_bytes(os.urandom(3000)) and t / "r.pt", "not a glimpse checkpoint"),
     "empty file": (lambda t: (t / "e.pt").write_bytes(b"") or t / "e.pt", "the file is empty"),
     "a folder": (lambda t: (t / "d.pt").mkdir() or t / "d.pt", "is a folder"),
