@@ -5,11 +5,13 @@ Attention Model) → ``losses`` (its hybrid loss) → ``evaluate`` (named protoc
 ``data`` and ``variants`` (MNIST and its translated and cluttered forms), ``checkpoint``,
 ``render`` (GIFs) and ``cli`` (the ``glimpse`` command). The painter: ``canvas`` (strokes and the
 differentiable canvas) → ``painter`` (encoder, core, stroke heads) → ``painting`` (any size, coarse
-to fine); ``fit`` (the per-image reference) and ``pictures`` (files, folders, CelebA).
+to fine); ``fit`` (the per-image reference) and ``pictures`` (files, folders, CelebA). The
+generator: ``filterbank`` (Gaussian read and write attention) → ``draw`` (DRAW).
 """
 
 from glimpse.canvas import paint, stroke_alpha
 from glimpse.cores import GRUCore, LSTMCore, RNNCore, make_core
+from glimpse.draw import DRAW, DRAWConfig, DRAWLoss, DrawRollout
 from glimpse.losses import RAMLoss, ram_loss
 from glimpse.painter import Painter, PainterConfig, PaintRollout
 from glimpse.ram import RAM, RAMConfig, Rollout
@@ -17,7 +19,11 @@ from glimpse.sensor import retina
 
 __version__ = "0.1.0"
 __all__ = [
+    "DRAW",
     "RAM",
+    "DRAWConfig",
+    "DRAWLoss",
+    "DrawRollout",
     "GRUCore",
     "LSTMCore",
     "PaintRollout",

@@ -4,6 +4,7 @@
     glimpse paint IMAGE [--strokes 200] [--size 128] [--crop L T R B] [--out painting.gif] [--style flat|oil]
     glimpse paint-mnist [--digits 6] [--out paint_mnist.gif] [--data-root DIR]
     glimpse plot RUN [RUN ...] [--out curves.png] [--x epoch|wall]
+    glimpse draw [--out draw.gif] [--samples 16] [--reconstruct] [--checkpoint PATH] [--data-root DIR]
 
 ``ram-gif`` draws a glimpse classifier at work on MNIST test digits: the boxes of every retina
 scale at each step, the path of earlier glimpses, and the predicted class with its probability.
@@ -313,6 +314,44 @@ def plot_cmd(a: argparse.Namespace) -> Path:
     return out
 
 
+def draw_cmd(a: argparse.Namespace) -> Path:
+    """DRAW drawing digits step by step, its write windows outlined: prior samples, or with
+    ``--reconstruct`` binarised test digits (beside their targets, read windows outlined too)."""
+    from glimpse.checkpoint import load_model
+    from glimpse.render import draw_frames, write_gif
+
+    out = Path(a.out)
+    _count(a.samples, "--samples", 1, MAX_DIGITS)
+    _count(a.cols, "--cols")
+    _fps(a.fps)
+    _seed(a.seed)
+    _suffix(out, "--out", ".gif")
+    _refuse_overwrite([out], a.force, ["--out"])
+    model = load_model(checkpoint_path(a.checkpoint, "draw"), kind="draw")
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(a.seed)
+    targets = None
+    with torch.no_grad():
+        if a.reconstruct:
+            from glimpse.data import load_mnist
+
+            if (cfg.channels, cfg.height, cfg.width) != (1, 28, 28):
+                raise UsageError(f"--reconstruct needs a model of 28×28 digits, not {cfg.height}×{cfg.width}")
+            test = load_mnist(a.data_root, train=False)
+            idx = torch.randperm(len(test), generator=g)[: a.samples]
+            targets = torch.bernoulli(test.float_images(idx), generator=g)  # the model's binary digits
+            rollout = model.rollout(targets, generator=g)
+        else:
+            rollout = model.sample(a.samples, generator=g)
+    frames = draw_frames(
+        rollout.images, rollout.writes, cfg.write_n, rollout.reads, cfg.read_n, targets, cols=min(a.cols, a.samples)
+    )
+    _write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps, hold_last=2 * int(a.fps)))])
+    what = "test digits reconstructed" if a.reconstruct else "samples from the prior"
+    print(f"wrote {out} ({cfg.steps} steps, {a.samples} {what})")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="glimpse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -394,6 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--title", help="a title above the panels")
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     c.set_defaults(func=plot_cmd)
+
+    d = sub.add_parser("draw", help="DRAW drawing digits step by step (prior samples, or --reconstruct test digits)")
+    d.add_argument("--checkpoint", help="a DRAW checkpoint (default: the shipped MNIST model)")
+    d.add_argument("--out", default="draw.gif", help="GIF to write (a .gif name)")
+    d.add_argument("--samples", type=int, default=16, help=f"how many digits, 1 to {MAX_DIGITS}")
+    d.add_argument("--cols", type=int, default=8, help="digits per row, at least 1")
+    d.add_argument("--reconstruct", action="store_true", help="reconstruct binarised test digits instead of sampling")
+    d.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
+    d.add_argument("--seed", type=int, default=0, help="the samples' noise, and which digits (>= 0)")
+    d.add_argument("--fps", type=float, default=6.0, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
+    d.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    d.set_defaults(func=draw_cmd)
     return p
 
 

@@ -146,3 +146,65 @@ def paint_frames(
         )
         frames.append(np.asarray(tile))
     return frames
+
+
+WRITE_COLOUR = (255, 70, 70)  # DRAW's write window
+READ_COLOUR = (70, 220, 90)  # DRAW's read window
+
+
+def window_boxes(gx: Tensor, gy: Tensor, delta: Tensor, n: int) -> Tensor:
+    """The square an N×N filterbank covers, in pixels with (0, 0) at the image's top-left corner:
+    its filter centres ± half a stride. gx, gy, delta: (...) in the filterbank's 1-indexed pixel
+    coordinates -> (..., 4) left, top, right, bottom."""
+    half = n * delta / 2
+    cx, cy = gx - 0.5, gy - 0.5  # 1-indexed pixel centres -> continuous coordinates
+    return torch.stack([cx - half, cy - half, cx + half, cy + half], -1)
+
+
+def draw_frames(
+    images: Tensor,
+    writes: tuple[Tensor, ...] | None = None,
+    write_n: int = 0,
+    reads: tuple[Tensor, ...] | None = None,
+    read_n: int = 0,
+    targets: Tensor | None = None,
+    scale: int = 4,
+    cols: int = 8,
+) -> list[np.ndarray]:
+    """One frame per drawing step: a grid of canvases, each with the window it just wrote through
+    (red) and, for reconstructions, the window it read through (green) and its target beside it.
+
+    images: (T, B, C, H, W) canvases in [0, 1];  writes / reads: windows (gx, gy, delta, ...) with
+    (T, B) fields, or None;  targets: (B, C, H, W) or None
+    returns: T frames, (H', W', 3) uint8
+    """
+    steps, b, _, h, w = images.shape
+    limits = torch.tensor([w, h, w, h], dtype=images.dtype)  # boxes are clipped to the canvas
+    boxes = [
+        (torch.minimum(window_boxes(win[0], win[1], win[2], n).clamp(min=0), limits) * scale, colour)
+        for win, n, colour in ((reads, read_n, READ_COLOUR), (writes, write_n, WRITE_COLOUR))
+        if win is not None
+    ]  # (T, B, 4) each, in frame pixels
+    font = ImageFont.load_default()
+    header = 18
+    frames = []
+    for t in range(steps):
+        tiles = []
+        for i in range(b):
+            canvas = to_rgb(images[t, i], scale)
+            draw = ImageDraw.Draw(canvas)
+            for box, colour in boxes:
+                left, top, right, bottom = box[t, i].tolist()
+                draw.rectangle([left, top, right - 1, bottom - 1], outline=colour, width=max(1, scale // 2))
+            if targets is not None:
+                pair = Image.new("RGB", (canvas.width * 2 + 2, canvas.height), (60, 60, 60))
+                pair.paste(to_rgb(targets[i], scale), (0, 0))
+                pair.paste(canvas, (canvas.width + 2, 0))
+                canvas = pair
+            tiles.append(canvas)
+        grid = Image.fromarray(tile_grid(tiles, min(cols, b)))
+        frame = Image.new("RGB", (grid.width, grid.height + header), (24, 24, 24))
+        frame.paste(grid, (0, header))
+        ImageDraw.Draw(frame).text((6, 4), f"step {t + 1}/{steps}", fill=(255, 255, 255), font=font)
+        frames.append(np.asarray(frame))
+    return frames

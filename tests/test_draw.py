@@ -200,3 +200,25 @@ def test_short_training_on_real_mnist_lowers_the_bound(tmp_path, mnist_data_root
     assert lines[-1]["val_bound"] < lines[0]["val_bound"]
     assert results["test_iwae"]["bound"] < results["test"]["bound"] + 5
     assert load_model(tmp_path / "model.pt", kind="draw").cfg.steps == 6
+
+
+def test_window_boxes_cover_the_filter_centres_and_a_stride():
+    from glimpse.render import window_boxes
+
+    box = window_boxes(torch.tensor([14.5]), torch.tensor([10.0]), torch.tensor([2.0]), 5)
+    torch.testing.assert_close(box, torch.tensor([[9.0, 4.5, 19.0, 14.5]]))
+
+
+def test_glimpse_draw_writes_a_gif_and_refuses_bad_options(tmp_path, capsys):
+    from glimpse.cli import main
+
+    ckpt = tmp_path / "d.pt"
+    save_checkpoint(ckpt, "draw", DRAW(DRAWConfig(**{**SMALL, "height": 28, "width": 28})))
+    out = tmp_path / "s.gif"
+    assert main(["draw", "--checkpoint", str(ckpt), "--out", str(out), "--samples", "3"]) == 0
+    assert out.stat().st_size > 0
+    assert main(["draw", "--checkpoint", str(ckpt), "--out", str(out)]) == 2  # exists, no --force
+    assert "--force" in capsys.readouterr().err
+    assert main(["draw", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.gif"), "--samples", "0"]) == 2
+    assert main(["draw", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.gif").exists()
