@@ -38,13 +38,25 @@ def test_readme_has_python_examples():
     assert len(BLOCKS) >= 3
 
 
+def missing_data(code: str) -> list[str]:
+    """The paths a block's marker comment names that do not exist (none without a marker)."""
+    first = code.lstrip().splitlines()[0] if code.strip() else ""
+    if not first.startswith(MARKER):
+        return []
+    return [p for p in first[len(MARKER) :].split() if not (REPO / p).exists()]
+
+
+def test_the_marker_names_the_missing_paths():
+    assert missing_data("import torch\n") == []
+    assert missing_data("# readme-test: needs README.md no/such/folder\nprint(1)\n") == ["no/such/folder"]
+    assert missing_data("# needs no/such/folder\n") == []  # only the exact marker counts
+
+
 @pytest.mark.parametrize(("line", "code"), BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
 def test_python_block_runs(line, code, monkeypatch):
-    first = code.lstrip().splitlines()[0] if code.strip() else ""
-    if first.startswith(MARKER):
-        missing = [p for p in first[len(MARKER) :].split() if not (REPO / p).exists()]
-        if missing:
-            pytest.skip(f"README.md:{line} needs {', '.join(missing)}")
+    missing = missing_data(code)
+    if missing:
+        pytest.skip(f"README.md:{line} needs {', '.join(missing)}")
     monkeypatch.chdir(REPO)
     exec(compile(code, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
 
