@@ -308,7 +308,7 @@ def plot_cmd(a: argparse.Namespace) -> Path:
         raise UsageError(f"--out must name a .png file, got {out}")
     for run in a.runs:
         metrics_file(run)
-    _refuse_overwrite([out], a.force)
+    _refuse_overwrite([out], a.force, ["--out"])
     plot_runs(a.runs, out, x=a.x, title=a.title)
     print(f"wrote {out} ({len(a.runs)} runs, x = {a.x})")
     return out
