@@ -61,7 +61,7 @@ def test_plot_writes_a_png_by_epoch_and_by_wall_clock(runs, tmp_path):
 def test_plot_refuses_to_overwrite_without_force(runs, tmp_path):
     out = tmp_path / "curves.png"
     out.write_bytes(b"keep")
-    assert cli(["plot", runs[0], "--out", out]) not in (0, None)
+    assert cli(["plot", runs[0], "--out", out]) == 2
     assert out.read_bytes() == b"keep"
     assert cli(["plot", runs[0], "--out", out, "--force"]) == 0
     assert out.read_bytes().startswith(PNG)
