@@ -314,7 +314,10 @@ class DRAW(nn.Module):
         w_heads, b_heads = self.heads(encoder=False)
         patch, write_params, _, _ = self.split_heads(F.linear(h_dec.flatten(0, 1), w_heads, b_heads))
         updates, ww = self.write_canvas(patch, write_params)  # all T·n writes at once
-        canvases = self.canvas0 + updates.view(c.steps, n, c.channels, c.height, c.width).cumsum(0)
+        canvases = updates.view(c.steps, n, c.channels, c.height, c.width)
+        canvases[0] += self.canvas0
+        for t in range(1, c.steps):  # the running sum in place (faster than cumsum over the first axis)
+            canvases[t] += canvases[t - 1]
         writes = Window(*(f.view(c.steps, n) for f in ww)) if ww is not None else None
         return DrawRollout(canvases, writes, None, z, None, None)
 
