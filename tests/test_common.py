@@ -7,6 +7,7 @@ from typing import Literal
 
 import pytest
 
+from glimpse.errors import UsageError
 from train.common import arg, parse_args, pick_device
 
 
@@ -37,5 +38,5 @@ def test_bad_values_are_refused(capsys):
 def test_devices():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(SystemExit, match="--device must be"):
+    with pytest.raises(UsageError, match="--device must be"):
         pick_device("tpu")

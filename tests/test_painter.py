@@ -12,7 +12,7 @@ from glimpse.painter import Painter, PainterConfig, mse_by_strokes, paint_loss, 
 
 
 def small_painter(**kw) -> Painter:
-    cfg = dict(size=16, channels=3, steps=3, strokes_per_step=2, hidden=32, width=8)
+    cfg = dict(size=16, channels=3, steps=3, strokes_per_step=2, hidden=32, width=8, colour="head")
     cfg.update(kw)
     return Painter(PainterConfig(**cfg))
 
@@ -69,7 +69,7 @@ def test_encoder_can_see_a_smaller_picture():
     plain, checked = encoder_features(model, x, x + board)
     assert torch.allclose(plain, checked, atol=1e-5)
     # ...but not to one at 32²
-    plain, checked = encoder_features(small_painter(size=32), x, x + board)
+    plain, checked = encoder_features(small_painter(size=32, encoder_size=32), x, x + board)
     assert not torch.allclose(plain, checked, atol=1e-5)
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from glimpse.checkpoint import load_checkpoint
 from glimpse.cli import main as glimpse_main
 from glimpse.cli import shipped_checkpoint
+from train import loop
 from train import ram as train_ram
 
 from .conftest import REPO
@@ -39,7 +40,7 @@ def run(root, out, *extra: str) -> None:
     )
 
 
-def test_short_run_learns_and_resume_continues_exactly(mnist_data_root, tmp_path, monkeypatch):
+def test_short_run_learns_and_resume_continues_exactly(mnist_data_root, tmp_path, monkeypatch, capsys):
     run(mnist_data_root, tmp_path / "straight", "--epochs", "2")
     results = json.loads((tmp_path / "straight" / "results.json").read_text())
     for protocol in ("stochastic", "mean", "average10", "random_locations"):
@@ -48,20 +49,21 @@ def test_short_run_learns_and_resume_continues_exactly(mnist_data_root, tmp_path
 
     # Interrupt the same run during its second epoch; --resume must end with the same weights.
     calls = {"n": 0}
-    train_epoch = train_ram.train_epoch
+    train_epoch = loop.Trainer.train_epoch
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, epoch):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return train_epoch(*args, **kwargs)
+        return train_epoch(self, epoch)
 
-    monkeypatch.setattr(train_ram, "train_epoch", interrupted)
+    monkeypatch.setattr(loop.Trainer, "train_epoch", interrupted)
     with pytest.raises(SystemExit, match="interrupted during epoch 2; epoch 1 is saved"):
         run(mnist_data_root, tmp_path / "resumed", "--epochs", "2")
-    monkeypatch.setattr(train_ram, "train_epoch", train_epoch)
-    with pytest.raises(SystemExit, match="--resume"):
+    monkeypatch.setattr(loop.Trainer, "train_epoch", train_epoch)
+    with pytest.raises(SystemExit) as exit_:
         run(mnist_data_root, tmp_path / "resumed", "--epochs", "2")
+    assert exit_.value.code == 2 and "--resume" in capsys.readouterr().err
     run(mnist_data_root, tmp_path / "resumed", "--resume")
     a = load_checkpoint(tmp_path / "straight" / "last.pt")
     b = load_checkpoint(tmp_path / "resumed" / "last.pt")
@@ -72,9 +74,11 @@ def test_short_run_learns_and_resume_continues_exactly(mnist_data_root, tmp_path
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
 
 
-def test_resume_without_a_run_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+def test_resume_without_a_run_is_named(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
         train_ram.main(["--out", str(tmp_path), "--resume"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "last.pt does not exist" in err and len(err.strip().splitlines()) == 1
 
 
 def test_train_help_runs_as_a_module():
@@ -112,9 +116,9 @@ def test_compiled_loss_matches_eager(monkeypatch):
     x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
     results = []
     for compiled in (False, True):
-        loss_fn = train_ram.loss_function(model, train_ram.Args(compile=compiled, reward="log_prob"))
+        loss_fn = train_ram.loss_function(train_ram.Args(compile=compiled, reward="log_prob"))
         torch.manual_seed(1)
-        losses = loss_fn(x, y)
+        losses = loss_fn(model, x, y)
         model.zero_grad()
         losses.total.backward()
         results.append((losses, [p.grad.clone() for p in model.parameters() if p.grad is not None]))

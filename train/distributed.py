@@ -81,13 +81,14 @@ def mean(x: Tensor, d: Dist) -> Tensor:
     return x / d.world
 
 
-def wrap(module: nn.Module, d: Dist, device: torch.device) -> nn.Module:
+def wrap(module: nn.Module, d: Dist, device: torch.device, unused: bool = False) -> nn.Module:
     """``module`` under DistributedDataParallel when several processes train (its parameters are
-    broadcast from rank 0 first, so every process starts from the same weights)."""
+    broadcast from rank 0 first, so every process starts from the same weights). ``unused``: some
+    parameters get no gradient in a step (DDP must then look for them, at some cost)."""
     if not d.active:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
 
 
 def barrier(d: Dist) -> None:

@@ -98,6 +98,10 @@ class Recipe:
     def train_batch(self, forward: Callable[..., Any], update: Callable[[Tensor], None], *shard: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def unused_parameters(self) -> bool:
+        """Whether some parameters get no gradient in a training step (DDP then looks for them)."""
+        return False
+
     def after_batch(self, model: nn.Module, progress: float) -> None:
         """Called after each batch's updates with the fraction of training done (schedules)."""
 
@@ -146,7 +150,8 @@ class Trainer:
             self.sched.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"], gen)
             self.start, self.best, self.wall = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
-        self.forward = distributed.wrap(Objective(model, recipe.objective), recipe.dist, recipe.device)
+        objective = Objective(model, recipe.objective)
+        self.forward = distributed.wrap(objective, recipe.dist, recipe.device, recipe.unused_parameters())
         self.log = MetricsLog(self.out / "metrics.jsonl")
         self.updates = 0
         self.first_bad = torch.full((), -1, dtype=torch.long, device=recipe.device)

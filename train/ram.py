@@ -129,6 +129,9 @@ class RAMRecipe(loop.Recipe):
         update(losses.total)
         return torch.stack([losses.total, losses.classification, losses.policy, losses.baseline, losses.correct.mean()])
 
+    def unused_parameters(self) -> bool:
+        return self.args.model.random_glimpses  # the control's location policy learns nothing
+
     def after_batch(self, model: RAM, progress: float) -> None:
         a = self.args
         if a.loc_std_final is not None:
