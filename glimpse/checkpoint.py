@@ -49,10 +49,12 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
     Format 2 differs from format 1 only in a painter's ``encoder_size``: format 1 wrote ``None``
     (or nothing) for "the encoder sees the picture at ``size``", while from format 2 on ``None``
     means "half of ``size``, at least 16". A format-1 painter therefore gets ``encoder_size = size``,
-    its old meaning, so that it rebuilds the model its weights were trained in.
+    its old meaning, so that it rebuilds the model its weights were trained in. Painters older than
+    solved colours hold no ``colour`` field: they get ``"head"``, the only colouring they knew.
     """
-    if ckpt["format"] == 1 and ckpt["kind"] == "painter" and ckpt["config"].get("encoder_size") is None:
-        ckpt["config"] = {**ckpt["config"], "encoder_size": ckpt["config"]["size"]}
+    if ckpt["format"] == 1 and ckpt["kind"] == "painter":
+        old = {"encoder_size": ckpt["config"]["size"], "colour": "head"}  # format 1's meaning of absent or None
+        ckpt["config"] = {**ckpt["config"], **{k: v for k, v in old.items() if ckpt["config"].get(k) is None}}
     ckpt["format"] = FORMAT
     return ckpt
 

@@ -26,31 +26,55 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glimpse.canvas import STROKE_SIZE, blank, composite_solved, paint, stroke_alpha, stroke_colour
-from glimpse.cores import make_core
+from glimpse.config import option
+from glimpse.cores import CoreKind, make_core
 from glimpse.sensor import check_images, pad_images, retina_padded
-
 from glimpse.strokes import BODY, COLOUR, ENDPOINTS, OPACITIES, RADII, SHAPE
+
 
 @dataclass
 class PainterConfig:
-    size: int = 64  # side of the square the encoder sees (and the training canvas)
-    channels: int = 3  # 3: RGB, 1: greyscale
-    steps: int = 40  # recurrent steps per painting
-    strokes_per_step: int = 5  # k strokes emitted each step
-    core: Literal["rnn", "lstm", "gru"] = "lstm"
-    hidden: int = 256
-    layers: int = 1
-    width: int = 32  # channels of the encoder's first convolution (doubling twice)
-    encoder_size: int | None = None  # side the encoder sees target and canvas at (None: size)
-    where: Literal["error", "free"] = "error"  # strokes placed at the peaks of the error, or anywhere
-    glimpse_size: int = 8  # "error" head: retina patch side, px at cfg.size
-    glimpse_scales: int = 3  # "error" head: patches of 8, 16, 32 px
-    reach: float = 0.25  # "error" head: how far stroke ends may lie from their peak (canvas sides)
-    colour: Literal["head", "solved"] = "head"  # the head's colours, or least squares on the target
-    mode: Literal["fast", "crisp"] = "fast"  # canvas rasteriser used in training
-    style: Literal["flat", "oil"] = "flat"
-    edge: float = 0.5  # px, softness of stroke edges
-    background: float = 0.0  # grey level of the blank canvas
+    """Everything needed to rebuild a painter; saved inside its checkpoints. The defaults are the
+    shipped face painter's shape: 20 steps × 10 strokes on 64², the encoder at 32², solved colours."""
+
+    size: int = option(64, "side of the square the painter sees (and the training canvas), a multiple of 16")
+    channels: int = option(3, "3 (RGB) or 1 (greyscale)")
+    steps: int = option(20, "recurrent steps per painting")
+    strokes_per_step: int = option(10, "strokes emitted per step")
+    core: CoreKind = option("lstm", "recurrent core")
+    hidden: int = option(256, "core width")
+    layers: int = option(1, "stacked core layers")
+    width: int = option(32, "channels of the encoder's first convolution (doubling twice)")
+    encoder_size: int | None = option(
+        None, "side the encoder sees target and canvas at, a multiple of 16 up to --size (default: half of it, ≥ 16)"
+    )
+    where: Literal["error", "free"] = option("error", "strokes start at peaks of the remaining error, or anywhere")
+    glimpse_size: int = option(8, "error head: retina patch side, px at --size")
+    glimpse_scales: int = option(3, "error head: retina patches (8, 16, 32 px)")
+    reach: float = option(0.25, "error head: how far stroke ends may lie from their peak (canvas sides)")
+    colour: Literal["head", "solved"] = option("solved", "stroke colours: least squares on the target, or the head's")
+    mode: Literal["fast", "crisp"] = option("fast", "canvas rasteriser used in training")
+    style: Literal["flat", "oil"] = option("flat", "stroke style")
+    edge: float = option(0.5, "stroke edge softness, px")
+    background: float = option(0.0, "grey level of the blank canvas")
+
+    def __post_init__(self) -> None:
+        for name in ("size", "steps", "strokes_per_step", "hidden", "layers", "width", "glimpse_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PainterConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.size % 16:
+            raise ValueError(f"PainterConfig.size must be a multiple of 16, got {self.size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"PainterConfig.channels must be 1 or 3, got {self.channels}")
+        if self.encoder_size is None:  # resolved here, so that checkpoints hold the number
+            self.encoder_size = max(16, self.size // 32 * 16)
+        if not (0 < self.encoder_size <= self.size and self.encoder_size % 16 == 0):
+            raise ValueError(f"PainterConfig.encoder_size must be a multiple of 16 up to size, got {self.encoder_size}")
+        if not (0 < self.edge < math.inf and 0 < self.reach < math.inf and 0 <= self.background <= 1):
+            raise ValueError(
+                f"PainterConfig: edge and reach must be finite and > 0 and background in [0, 1], "
+                f"got {self.edge}, {self.reach}, {self.background}"
+            )
 
     @property
     def strokes(self) -> int:
@@ -195,7 +219,7 @@ class Painter(nn.Module):
     def __init__(self, cfg: PainterConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg.channels, cfg.encoder_size or cfg.size, cfg.width, cfg.hidden)
+        self.encoder = Encoder(cfg.channels, cfg.encoder_size, cfg.width, cfg.hidden)
         self.core = make_core(cfg.core, cfg.hidden, cfg.hidden, cfg.layers)
         if cfg.where == "error":
             self.head = ErrorGlimpseHead(
@@ -218,7 +242,7 @@ class Painter(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One step on target and canvas at cfg.size (the encoder sees them at cfg.encoder_size, the
         head at cfg.size): (B, k, 13) strokes and the next core state."""
-        seen = self.cfg.encoder_size or self.cfg.size
+        seen = self.cfg.encoder_size
         h, state = self.core.step(self.encoder(_resize(target, seen), _resize(canvas, seen), progress), state)
         return self.head(h, target, canvas, progress), state
 
@@ -288,9 +312,13 @@ def paint_loss(rollout: PaintRollout, target: Tensor, relative: bool = False) ->
     """
     per_step = (rollout.canvases - target.unsqueeze(0)).pow(2).mean(dim=(1, 2, 3, 4))  # (T,)
     loss = per_step.mean()
-    if relative:
-        loss = 0.01 * loss / loss.detach().clamp_min(1e-8)
-    return loss, per_step.detach()
+    return (relative_loss(loss, loss.detach()) if relative else loss), per_step.detach()
+
+
+def relative_loss(loss: Tensor, value: Tensor) -> Tensor:
+    """``0.01 · loss / value``: the loss over its own detached ``value`` (the mean over every
+    process's shard in data-parallel training), scaled by a typical error of 0.01."""
+    return 0.01 * loss / value.clamp_min(1e-8)
 
 
 def stroke_sequence(rollout: PaintRollout) -> Tensor:
