@@ -272,16 +272,17 @@ def _run(t: Trainer) -> dict | None:
         t0 = time.perf_counter()
         try:
             stats = t.train_epoch(epoch)
+            if r.dist.main:
+                t.end_epoch(epoch, stats, time.perf_counter() - t0, t0)
         except KeyboardInterrupt:
-            done = f"epoch {epoch} is saved in {t.out / 'last.pt'}" if epoch else "no epoch finished yet"
+            saved = load_checkpoint(t.out / "last.pt")["epoch"] + 1 if (t.out / "last.pt").exists() else 0
+            done = f"epoch {saved} is saved in {t.out / 'last.pt'}" if saved else "no epoch finished yet"
             raise SystemExit(
                 f"interrupted during epoch {epoch + 1}; {done}. "
                 f"Continue with: python -m {r.script} --resume --out {a.out}"
             ) from None
         except Diverged as err:
             raise SystemExit(f"{r.script}: error: {err}") from None
-        if r.dist.main:
-            t.end_epoch(epoch, stats, time.perf_counter() - t0, t0)
     distributed.barrier(r.dist)
     if not r.dist.main:
         return None

@@ -1,0 +1,131 @@
+"""The shared training loop: where a resumed run writes, which options it may change, bad options,
+divergence, and what a killed write leaves behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glimpse.checkpoint import load_checkpoint
+from train import paint, ram
+from train.common import parse_args
+
+
+@pytest.fixture
+def pics(tmp_path):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def tiny(pics, out, *extra: str) -> list[str]:
+    args = ["--dataset", "folder", "--folder", str(pics), "--size", "16", "--steps", "2", "--strokes-per-step", "2"]
+    args += ["--hidden", "16", "--width", "4", "--batch-size", "4", "--val-size", "4", "--tbptt", "2"]
+    return [*args, "--no-progress", "--threads", "1", "--out", str(out), *extra]
+
+
+def fails_with(capsys, argv: list[str], *words: str, main=paint.main) -> str:
+    """The run stops with exit status 2 and one line that holds every word."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2, err
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    return err
+
+
+def test_a_moved_run_resumes_where_it_is_now(pics, tmp_path):
+    paint.main(tiny(pics, tmp_path / "a", "--epochs", "1"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()}
+    paint.main(["--out", str(tmp_path / "b"), "--resume", "--epochs", "2", "--no-progress"])
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "a").iterdir()} == before  # the original is untouched
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 1
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["epochs"] == 2
+
+
+def test_resume_names_the_options_it_cannot_change(pics, tmp_path, capsys):
+    out = tmp_path / "run"
+    paint.main(tiny(pics, out, "--epochs", "1"))
+    fails_with(capsys, ["--out", str(out), "--resume", "--lr", "0.01"], "--lr 0.01", "0.001", "--epochs")
+    fails_with(capsys, ["--out", str(out), "--resume", "--hidden", "32"], "--hidden 32", "16")
+    fails_with(capsys, ["--out", str(out), "--resume", "--epochs", "0"], "--epochs")
+    # the same value as before is no change; more epochs are allowed
+    paint.main(["--out", str(out), "--resume", "--lr", "0.001", "--epochs", "2", "--no-progress", "--threads", "1"])
+    assert load_checkpoint(out / "last.pt")["args"]["epochs"] == 2
+    fails_with(capsys, [*tiny(pics, out), "--epochs", "3"], "last.pt exists", "--resume")
+    fails_with(capsys, ["--out", str(tmp_path / "none"), "--resume"], "does not exist")
+
+
+def test_ram_resume_may_change_the_sigma_schedule():
+    a = parse_args(ram.Args, ["--loc-std-final", "0.05", "--anneal-from", "0.5"])
+    assert (a.loc_std_final, a.anneal_from) == (0.05, 0.5)
+    assert {"epochs", "loc_std_final", "anneal_from"} <= ram.RAMRecipe.resumable
+    assert not {"lr", "glimpses", "hidden", "reward"} & ram.RAMRecipe.resumable
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--train-limit", "0", ["--train-limit must be >= 1"]),
+        ("--train-limit", "-5", ["--train-limit must be >= 1"]),
+        ("--train-limit", "3", ["3 training pictures", "--batch-size 4"]),
+        ("--lr", "inf", ["--lr must be a finite number"]),
+        ("--lr", "nan", ["--lr must be a finite number"]),
+        ("--lr", "-1", ["--lr must be a finite number"]),
+        ("--epochs", "0", ["--epochs must be >= 1"]),
+        ("--batch-size", "0", ["--batch-size must be >= 1"]),
+        ("--size", "20", ["size must be a multiple of 16"]),
+        ("--channels", "2", ["channels must be 1 or 3"]),
+        ("--clip", "0", ["--clip"]),
+        ("--device", "tpu", ["--device must be"]),
+        ("--edge", "nan", ["edge"]),
+    ],
+)
+def test_bad_options_stop_with_one_line(pics, tmp_path, capsys, flag, value, words):
+    fails_with(capsys, [*tiny(pics, tmp_path / "run", "--epochs", "1"), flag, value], *words)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_ram_bad_options_stop_with_one_line(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "r")]
+    fails_with(capsys, [*out, "--loc-std-final", "0.5"], "--loc-std-final", main=ram.main)
+    fails_with(capsys, [*out, "--glimpses", "0"], "glimpses", main=ram.main)
+    fails_with(capsys, [*out, "--loc-std", "inf"], "loc_std", main=ram.main)
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(pics, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    paint.main(tiny(pics, out, "--epochs", "1"))
+    good = load_checkpoint(out / "last.pt")
+    real = paint.paint_loss
+
+    def poisoned(*args, **kw):  # the loss turns NaN in the second epoch
+        loss, per_step = real(*args, **kw)
+        return loss * float("nan"), per_step
+
+    monkeypatch.setattr(paint, "paint_loss", poisoned)
+    with pytest.raises(SystemExit) as stop:
+        paint.main(["--out", str(out), "--resume", "--epochs", "2", "--no-progress"])
+    assert "non-finite at epoch 2, optimiser step 1" in str(stop.value.code)
+    kept = load_checkpoint(out / "last.pt")
+    assert kept["epoch"] == 0 and all(torch.equal(v, kept["model"][k]) for k, v in good["model"].items())
+    assert [json.loads(x)["epoch"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1]
+
+
+def test_a_new_run_clears_what_a_killed_one_left(pics, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "loss": 9.0}) + "\n")  # killed before last.pt
+    (out / ".last.k2x_9ab1.pt.tmp").write_bytes(b"half a checkpoint")  # killed inside an atomic write
+    paint.main(tiny(pics, out, "--epochs", "1"))
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    assert [json.loads(x)["loss"] != 9.0 for x in (out / "metrics.jsonl").read_text().splitlines()] == [True]
