@@ -5,7 +5,7 @@
     python -m bench.paint_loss_ab --loss relative --scratch encoder_size=32 steps=20 --lr 1e-3 --out ...
 
 By default it fine-tunes --checkpoint; ``--scratch KEY=VALUE ...`` instead starts a new painter
-(PainterConfig's defaults with solved colours: 40 steps × 5 strokes, encoder at 64²) with those
+(40 steps × 5 strokes with solved colours, encoder at 64²) with those
 fields changed, to compare painter shapes at equal wall time.
 
 Run the two side by side (one thread each) so that they share the machine's speed. Both start from
@@ -27,23 +27,23 @@ import torch
 
 from glimpse.canvas import compile_canvas
 from glimpse.checkpoint import load_model
+from glimpse.evaluate import painting_error
 from glimpse.painter import Painter, PainterConfig
 from glimpse.pictures import picture_splits
-from train.paint import evaluate, train_batch
+from train.paint import fit_batch
 
 COUNTS = [10, 50, 100, 200]
 
 
 def validate(model, val) -> dict[int, float]:
     """train.paint's evaluation, leaving the model in training mode."""
-    errors = evaluate(model, val, COUNTS, "cpu", batch_size=128)
-    model.train()
-    return errors
+    return painting_error(model, val, COUNTS, "cpu", batch_size=128)
 
 
 def scratch_config(pairs: list[str]) -> PainterConfig:
-    """PainterConfig(colour="solved") with KEY=VALUE fields changed (values parsed as the default's type)."""
-    cfg = PainterConfig(colour="solved")
+    """The 40 × 5 painter with solved colours (encoder at 64²) with KEY=VALUE fields changed (values
+    parsed as the default's type)."""
+    cfg = PainterConfig(steps=40, strokes_per_step=5, encoder_size=64, colour="solved")
     fields = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
@@ -88,7 +88,7 @@ def main() -> None:
         for x, _ in train.batches(16, shuffle=True, generator=gen, drop_last=True):
             flip = torch.rand(16, generator=gen) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            train_batch(model, opt, x, model.cfg.steps, 5, 1.0, a.loss == "relative")
+            fit_batch(model, opt, x, 5, 1.0, a.loss == "relative")
             batches += 1
             minutes = (time.time() - t0) / 60
             if minutes > next_eval:

@@ -22,11 +22,11 @@ import torch
 
 from glimpse.checkpoint import load_model
 from glimpse.data import ImageSet
+from glimpse.evaluate import painting_error
 from glimpse.fit import fit_strokes
 from glimpse.painter import mse_by_strokes, stroke_sequence
 from glimpse.painting import paint_pictures
 from glimpse.pictures import celeba_files, load_pictures
-from train.paint import evaluate
 
 COUNTS = (10, 30, 50, 100, 200)
 
@@ -34,7 +34,7 @@ COUNTS = (10, 30, 50, 100, 200)
 def painter_mse(model, faces: torch.Tensor, counts) -> dict[int, float]:
     """The painter's error after each stroke count on uint8 faces (train.paint's evaluation)."""
     device = next(model.parameters()).device
-    return evaluate(model, ImageSet(faces, torch.zeros(len(faces), dtype=torch.long)), list(counts), device)
+    return painting_error(model, ImageSet(faces, torch.zeros(len(faces), dtype=torch.long)), list(counts), device)
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ and --eval-limit; its other options stay as they were.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -81,6 +82,18 @@ def train_batch(
         canvas, state = canvas.detach(), tuple(s.detach() for s in state)
         losses.append(per_step)
     return torch.cat(losses)
+
+
+def fit_batch(model: Painter, opt: torch.optim.Optimizer, x: Tensor, tbptt: int, clip: float, relative: bool) -> Tensor:
+    """:func:`train_batch` outside the loop (one process, plain optimiser steps), for benchmarks."""
+
+    def update(loss: Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+
+    return train_batch(functools.partial(paint_chunk, model), update, x, model.cfg.steps, tbptt, relative)
 
 
 def paint_chunk(model: Painter, x: Tensor, steps: int, canvas, state, start: int):
