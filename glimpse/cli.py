@@ -22,26 +22,24 @@ status 2.
 from __future__ import annotations
 
 import argparse
-import errno
-import math
-import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from glimpse import options
 from glimpse.errors import UsageError
+from glimpse.options import (
+    BYTES_PER_STROKE_PIXEL,
+    FULL_DISK,
+    MAX_DIGITS,
+    MAX_FPS,
+    MAX_REFINE,
+    MAX_SIZE,
+    MAX_STROKES,
+    PAINT_MEMORY_GIB,
+)
 from glimpse.shipped import SHIPPED, shipped_path
-
-# Limits on options, checked before anything is loaded or written (and shown in --help).
-MAX_SIZE = 4096  # paint --size, pixels per side
-MAX_STROKES = 100_000  # paint --strokes
-MAX_REFINE = 100_000  # paint --refine iterations
-MAX_DIGITS = 256  # ram-gif / paint-mnist --digits: all in one batch and one GIF
-MAX_FPS = 100.0  # GIF frames per second (viewers clamp shorter frames anyway)
-PAINT_MEMORY_GIB = 8.0  # what one `glimpse paint` may hold: every stroke's coverage at once, and the frames
-BYTES_PER_STROKE_PIXEL = 24  # the fast canvas's coverage maps with their intermediates (measured peak)
 
 shipped_checkpoint = shipped_path  # the file of a shipped model, by name (kept for older callers)
 
@@ -57,121 +55,12 @@ def checkpoint_path(name: str | None, kind: str) -> Path | str:
     raise UsageError(f"--checkpoint {name}: no such file, nor a shipped model (shipped: {', '.join(SHIPPED)})")
 
 
-# ---- the validation layer: every option is checked before anything is loaded or written ----
-
-
-def _count(value: int, option: str, low: int = 1, high: int | None = None) -> None:
-    """Refuse an integer option outside [low, high]."""
-    if value < low:
-        raise UsageError(f"{option} must be at least {low}, got {value}")
-    if high is not None and value > high:
-        raise UsageError(f"{option} must be at most {high:,}, got {value:,}")
-
-
-def _fps(value: float) -> None:
-    if not (math.isfinite(value) and 0 < value <= MAX_FPS):
-        raise UsageError(f"--fps must be a number of frames per second in (0, {MAX_FPS:g}], got {value:g}")
-
-
-def _seed(value: int) -> None:
-    if not 0 <= value < 2**63:
-        raise UsageError(f"--seed must be a non-negative integer below 2**63, got {value}")
-
-
-def _suffix(path: Path, option: str, suffix: str) -> None:
-    if path.suffix.lower() != suffix:
-        raise UsageError(f"{option} must name a {suffix} file, got {path}")
-
-
-def _writable(path: Path, option: str) -> None:
-    """Refuse an output whose folder cannot hold it (a file on the way, or no write permission)."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:  # the nearest folder that exists
-        folder = folder.parent
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: cannot write there, {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: cannot write there, folder {folder} is not writable")
-
-
-def _refuse_overwrite(
-    paths: Sequence[Path], force: bool, options: Sequence[str] | None = None, inputs: Sequence[Path] = ()
-) -> None:
-    """Refuse outputs before anything is written: two outputs naming one file (compared as resolved
-    paths), an output that is one of the ``inputs``, a folder, an unwritable place, or an existing
-    file without ``--force``. ``options`` name the outputs in messages (default ``output``)."""
-    options = list(options) if options is not None else ["output"] * len(paths)
-    seen: dict[Path, str] = {}
-    sources = {Path(p).expanduser().resolve(): Path(p) for p in inputs}
-    for path, option in zip(paths, options, strict=True):
-        path = Path(path)
-        real = path.expanduser().resolve()
-        if real in seen:
-            raise UsageError(f"{seen[real]} and {option} name the same file ({path}); give them different names")
-        seen[real] = option
-        if real in sources:
-            raise UsageError(f"{option} {path} is the input {sources[real]}: writing it would destroy the input")
-        if path.is_dir():
-            raise UsageError(f"{option} {path} is a folder; name a file to write")
-        _writable(path, option)
-        if path.exists() and not force:
-            raise UsageError(f"{path} exists; pass --force to overwrite it")
-
-
-def _write_together(outputs: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
-    """Write every output to a temporary file beside it, then rename them all into place: the
-    outputs appear together or not at all (an error leaves no file, and no temporary, behind)."""
-    from glimpse.files import atomic_paths
-
-    current = outputs[0][0]
-    try:
-        with atomic_paths([path for path, _ in outputs]) as temps:
-            for tmp, (path, write) in zip(temps, outputs, strict=True):
-                current = path
-                write(tmp)
-    except OSError as err:
-        cannot = isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError)) or err.errno in FULL_DISK
-        if not cannot:
-            raise
-        raise UsageError(f"cannot write {current}: {err.strerror or err}") from None
-
-
-def _notes(messages: Sequence[str]) -> None:
-    for message in messages:
-        print(f"glimpse: note: {message}", file=sys.stderr)
-
-
-def _frame_scale(size: int) -> int:
-    """How much `glimpse paint` enlarges its GIF frames (small paintings are shown larger)."""
-    return max(1, 256 // size)
-
-
-def _paint_memory(strokes: int, size: int, steps: int) -> None:
-    """Refuse a painting whose estimated memory passes :data:`PAINT_MEMORY_GIB`: the canvas holds
-    every stroke's coverage at once (``strokes × size²`` maps), and the GIF keeps every frame."""
-    side = size * _frame_scale(size)
-    frame = (2 * side + 12) * (side + 22) * 3 * 2  # target and canvas side by side, RGB, held twice
-    need = strokes * size * size * BYTES_PER_STROKE_PIXEL + (steps + 3) * frame
-    if need > PAINT_MEMORY_GIB * 2**30:
-        raise UsageError(
-            f"--strokes {strokes} at --size {size} would need about {need / 2**30:.1f} GiB of memory "
-            f"(limit {PAINT_MEMORY_GIB:g} GiB: strokes × size² × {BYTES_PER_STROKE_PIXEL} bytes plus the frames); "
-            "paint fewer strokes or a smaller size"
-        )
-
-
 def ram_gif(a: argparse.Namespace) -> Path:
     from glimpse.checkpoint import load_model
     from glimpse.data import load_mnist
     from glimpse.render import ram_frames, write_gif
 
-    out = Path(a.out)
-    _count(a.digits, "--digits", 1, MAX_DIGITS)
-    _count(a.cols, "--cols")
-    _fps(a.fps)
-    _seed(a.seed)
-    _suffix(out, "--out", ".gif")
-    _refuse_overwrite([out], a.force, ["--out"])
+    out = _check_digit_grid(a, a.digits, "--digits")
     model = load_model(checkpoint_path(a.checkpoint, "ram"), kind="ram")
     test = load_mnist(a.data_root, train=False)
     g = torch.Generator().manual_seed(a.seed)
@@ -181,7 +70,7 @@ def ram_gif(a: argparse.Namespace) -> Path:
         rollout = model.rollout(images, a.policy, generator=g)
     cfg = model.cfg
     frames = ram_frames(images, rollout, cfg.glimpse_size, cfg.scales, labels, cols=min(a.digits, a.cols))
-    _write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps))])
+    options.write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps))])
     print(f"wrote {out} ({len(frames)} steps, {a.digits} digits, policy {a.policy})")
     return out
 
@@ -198,10 +87,10 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     t0 = time.perf_counter()
     out = Path(a.out)
     png = Path(a.png) if a.png else out.with_suffix(".png")
-    _count(a.strokes, "--strokes", 1, MAX_STROKES)
-    _count(a.size, "--size", 1, MAX_SIZE)
-    _count(a.refine, "--refine", 0, MAX_REFINE)
-    _fps(a.fps)
+    options.count(a.strokes, "--strokes", 1, MAX_STROKES)
+    options.count(a.size, "--size", 1, MAX_SIZE)
+    options.count(a.refine, "--refine", 0, MAX_REFINE)
+    options.fps(a.fps)
     if a.crop is not None:
         left, top, right, bottom = a.crop
         if not (0 <= left < right and 0 <= top < bottom):
@@ -209,13 +98,13 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     image = Path(a.image)
     if not image.is_file():
         raise UsageError(f"{image}: no such picture" if not image.is_dir() else f"{image} is a folder, not a picture")
-    _refuse_overwrite([out, png], a.force, ["--out", "--png"], inputs=[image])  # before the suffixes: same.png
-    _suffix(out, "--out", ".gif")
-    _suffix(png, "--png", ".png")
+    options.refuse_overwrite([out, png], a.force, ["--out", "--png"], inputs=[image])  # before the suffixes: same.png
+    options.suffix(out, "--out", ".gif")
+    options.suffix(png, "--png", ".png")
     model = load_model(checkpoint_path(a.checkpoint, "painter"), kind="painter")
     cfg = model.cfg
     coarse, _, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
-    _paint_memory(a.strokes, a.size, coarse + patch_steps)
+    options.paint_memory(a.strokes, a.size, coarse + patch_steps)
     notes = []
     if coarse + patch_steps > cfg.steps:
         notes.append(
@@ -225,7 +114,7 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         target = load_picture(image, a.size, channels=model.cfg.channels, quiet=False, crop=a.crop)
-    _notes([*notes, *(str(w.message) for w in caught)])  # only once every input has been read
+    options.notes([*notes, *(str(w.message) for w in caught)])  # only once every input has been read
     painting = paint_picture(model, target, a.strokes, a.style)
     if a.refine:  # fit the painter's strokes to this picture directly
         from glimpse.fit import fit_strokes
@@ -242,9 +131,9 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     mse = (painting.canvas - target).pow(2).mean().item()
     frames = paint_frames(
         target, painting.steps, model.cfg.mode, a.style or model.cfg.style, model.cfg.background,
-        _frame_scale(a.size), a.outline,
+        options.frame_scale(a.size), a.outline,
     )  # fmt: skip
-    _write_together(
+    options.write_together(
         [(png, lambda tmp: final.save(tmp, format="PNG")), (out, lambda tmp: write_gif(frames, tmp, a.fps))]
     )
     n = sum(s.shape[0] for s in painting.steps)
@@ -258,13 +147,7 @@ def paint_mnist(a: argparse.Namespace) -> Path:
     from glimpse.painting import paint_pictures
     from glimpse.render import paint_frames, tile_grid, write_gif
 
-    out = Path(a.out)
-    _count(a.digits, "--digits", 1, MAX_DIGITS)
-    _count(a.cols, "--cols")
-    _fps(a.fps)
-    _seed(a.seed)
-    _suffix(out, "--out", ".gif")
-    _refuse_overwrite([out], a.force, ["--out"])
+    out = _check_digit_grid(a, a.digits, "--digits")
     model = load_model(checkpoint_path(a.checkpoint, "painter-mnist"), kind="painter")
     cfg = model.cfg
     test = load_mnist(a.data_root, train=False)
@@ -279,7 +162,7 @@ def paint_mnist(a: argparse.Namespace) -> Path:
 
     steps = min(len(f) for f in per_digit)
     grid = [tile_grid([Image.fromarray(f[t]) for f in per_digit], cols=min(a.cols, a.digits)) for t in range(steps)]
-    _write_together([(out, lambda tmp: write_gif(grid, tmp, fps=a.fps))])
+    options.write_together([(out, lambda tmp: write_gif(grid, tmp, fps=a.fps))])
     print(f"wrote {out} ({steps} steps of {cfg.strokes_per_step} strokes, {a.digits} digits)")
     return out
 
@@ -290,7 +173,7 @@ def export_cmd(a: argparse.Namespace) -> Path:
     source = Path(a.checkpoint)
     if not source.is_file():
         raise UsageError(f"checkpoint {source} does not exist" if not source.is_dir() else f"{source} is a folder")
-    _refuse_overwrite([Path(a.out)], a.force, ["OUT"], inputs=[source])
+    options.refuse_overwrite([Path(a.out)], a.force, ["OUT"], inputs=[source])
     try:
         out = export_checkpoint(source, a.out, half=not a.full, keep=tuple(a.keep))
     except (PermissionError, IsADirectoryError, NotADirectoryError) as err:
@@ -308,7 +191,7 @@ def plot_cmd(a: argparse.Namespace) -> Path:
         raise UsageError(f"--out must name a .png file, got {out}")
     for run in a.runs:
         metrics_file(run)
-    _refuse_overwrite([out], a.force, ["--out"])
+    options.refuse_overwrite([out], a.force, ["--out"])
     plot_runs(a.runs, out, x=a.x, title=a.title)
     print(f"wrote {out} ({len(a.runs)} runs, x = {a.x})")
     return out
@@ -320,13 +203,7 @@ def draw_cmd(a: argparse.Namespace) -> Path:
     from glimpse.checkpoint import load_model
     from glimpse.render import draw_frames, write_gif
 
-    out = Path(a.out)
-    _count(a.samples, "--samples", 1, MAX_DIGITS)
-    _count(a.cols, "--cols")
-    _fps(a.fps)
-    _seed(a.seed)
-    _suffix(out, "--out", ".gif")
-    _refuse_overwrite([out], a.force, ["--out"])
+    out = _check_digit_grid(a, a.samples, "--samples")
     model = load_model(checkpoint_path(a.checkpoint, "draw"), kind="draw")
     cfg = model.cfg
     g = torch.Generator().manual_seed(a.seed)
@@ -346,10 +223,35 @@ def draw_cmd(a: argparse.Namespace) -> Path:
     frames = draw_frames(
         rollout.images, rollout.writes, cfg.write_n, rollout.reads, cfg.read_n, targets, cols=min(a.cols, a.samples)
     )
-    _write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps, hold_last=2 * int(a.fps)))])
+    options.write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps, hold_last=2 * int(a.fps)))])
     what = "test digits reconstructed" if a.reconstruct else "samples from the prior"
     print(f"wrote {out} ({cfg.steps} steps, {a.samples} {what})")
     return out
+
+
+def _check_digit_grid(a: argparse.Namespace, n: int, flag: str) -> Path:
+    """Check the options :func:`_digit_grid` adds (and --seed); returns the GIF's path."""
+    out = Path(a.out)
+    options.count(n, flag, 1, MAX_DIGITS)
+    options.count(a.cols, "--cols")
+    options.fps(a.fps)
+    options.seed(a.seed)
+    options.suffix(out, "--out", ".gif")
+    options.refuse_overwrite([out], a.force, ["--out"])
+    return out
+
+
+def _digit_grid(
+    parser: argparse.ArgumentParser, checkpoint: str, out: str, count: str, n: int, cols: int, fps: float
+) -> None:
+    """The options of the commands that animate a grid of MNIST digits."""
+    parser.add_argument("--checkpoint", help=checkpoint)
+    parser.add_argument("--out", default=out, help="GIF to write (a .gif name)")
+    parser.add_argument(count, type=int, default=n, help=f"how many digits, 1 to {MAX_DIGITS}")
+    parser.add_argument("--cols", type=int, default=cols, help="digits per row, at least 1")
+    parser.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
+    parser.add_argument("--fps", type=float, default=fps, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,15 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("ram-gif", help="animate a glimpse classifier on MNIST test digits")
-    r.add_argument("--checkpoint", help="a RAM checkpoint (default: the shipped MNIST model)")
-    r.add_argument("--out", default="ram_mnist.gif", help="GIF to write (a .gif name)")
-    r.add_argument("--digits", type=int, default=8, help=f"how many test digits, 1 to {MAX_DIGITS}")
-    r.add_argument("--cols", type=int, default=4, help="digits per row, at least 1")
+    _digit_grid(r, "a RAM checkpoint (default: the shipped MNIST model)", "ram_mnist.gif", "--digits", 8, 4, 1.5)
     r.add_argument("--policy", choices=["sample", "mean"], default="sample", help="sampled or mean locations")
-    r.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     r.add_argument("--seed", type=int, default=0, help="which digits, and the location samples (>= 0)")
-    r.add_argument("--fps", type=float, default=1.5, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
-    r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     r.set_defaults(func=ram_gif)
 
     q = sub.add_parser("paint", help="paint a picture stroke by stroke: a GIF and the final PNG")
@@ -407,15 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=paint_cmd)
 
     m = sub.add_parser("paint-mnist", help="paint MNIST test digits stroke by stroke")
-    m.add_argument("--checkpoint", help="a painter checkpoint (default: the shipped digit painter)")
-    m.add_argument("--out", default="paint_mnist.gif", help="GIF to write (a .gif name)")
-    m.add_argument("--digits", type=int, default=6, help=f"how many test digits, 1 to {MAX_DIGITS}")
-    m.add_argument("--cols", type=int, default=3, help="digits per row, at least 1")
+    _digit_grid(
+        m, "a painter checkpoint (default: the shipped digit painter)", "paint_mnist.gif", "--digits", 6, 3, 3.0
+    )
     m.add_argument("--outline", action="store_true", help="outline the strokes each step adds")
-    m.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     m.add_argument("--seed", type=int, default=0, help="which digits (>= 0)")
-    m.add_argument("--fps", type=float, default=3.0, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
-    m.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     m.set_defaults(func=paint_mnist)
 
     e = sub.add_parser("export", help="a small copy of a checkpoint for shipping (model and config, float16)")
@@ -435,21 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=plot_cmd)
 
     d = sub.add_parser("draw", help="DRAW drawing digits step by step (prior samples, or --reconstruct test digits)")
-    d.add_argument("--checkpoint", help="a DRAW checkpoint (default: the shipped MNIST model)")
-    d.add_argument("--out", default="draw.gif", help="GIF to write (a .gif name)")
-    d.add_argument("--samples", type=int, default=16, help=f"how many digits, 1 to {MAX_DIGITS}")
-    d.add_argument("--cols", type=int, default=8, help="digits per row, at least 1")
+    _digit_grid(d, "a DRAW checkpoint (default: the shipped MNIST model)", "draw.gif", "--samples", 16, 8, 6.0)
     d.add_argument("--reconstruct", action="store_true", help="reconstruct binarised test digits instead of sampling")
-    d.add_argument("--data-root", help="data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     d.add_argument("--seed", type=int, default=0, help="the samples' noise, and which digits (>= 0)")
-    d.add_argument("--fps", type=float, default=6.0, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
-    d.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     d.set_defaults(func=draw_cmd)
     return p
 
 
 USER_ERRORS = (UsageError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
-FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # where an output cannot be written
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -156,11 +156,11 @@ def test_failure_after_the_first_output_leaves_nothing(inputs, tmp_path, capsys,
 @pytest.mark.parametrize("where", ["folder not writable", "write refused"])
 def test_unwritable_outputs_are_one_line(where, inputs, tmp_path, capsys, monkeypatch):
     """(Simulated: the tests may run as root, whom permissions do not stop.)"""
-    import glimpse.cli
+    import glimpse.options
     import glimpse.render
 
     if where == "folder not writable":
-        monkeypatch.setattr(glimpse.cli.os, "access", lambda path, mode: False)
+        monkeypatch.setattr(glimpse.options.os, "access", lambda path, mode: False)
         expected = "is not writable"
     else:
 
