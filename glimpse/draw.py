@@ -12,11 +12,14 @@ Wierstra 2015), split along the paper's parts.
 The loss is the negative variational bound in nats per image: −log p(x | z) plus
 Σ_t KL(Q(z_t | x, z_<t) ‖ N(0, I)), with KL = Σ_j ½(μ² + σ² − 2 log σ − 1) (eq. 11).
 
-Speed: the three linear maps read off h^dec (write patch, write window, next read window) are
-one matrix product per step; the image and error image are read in one product; all noise is
-drawn at once and the KL is summed after the loop. Sampling runs the decoder over all T steps
-in one fused ATen call (its input, prior noise, does not depend on the canvas) and then writes
-all T·B patches in one batch, so the canvas is a cumulative sum.
+Speed (the same numbers as the step-by-step version in ``bench/draw_speed.py``, checked by the
+tests): everything read off h^dec (write patch, write window, next read window and the encoder's
+share of its input) is one matrix product per step, so the encoder input [r, h^dec] is never
+concatenated; the image and error image are read in one product; without attention the image's
+share of the encoder input is made once, not T times; all noise is drawn at once and the KL is
+summed after the loop. Sampling runs the decoder over all T steps in one fused ATen call (its
+input, prior noise, does not depend on the canvas), then writes all T·B patches in one batch and
+keeps a running sum of the canvas.
 """
 
 from __future__ import annotations
