@@ -1,6 +1,59 @@
 """Gymnasium environments for glimpsing and painting, registered in this one place.
 
-Importing ``envs`` registers every environment with Gymnasium. No environment is registered yet:
-the glimpse and painting environments build on ``glimpse.ram.Rollout`` and the canvas, and land
-with their own issues.
+``import envs`` registers every id below with Gymnasium (namespace ``glimpse/``), or use
+``gymnasium.make("envs:glimpse/MNIST-v0")``. Each id has a single environment (``entry_point``)
+and a batched tensor environment (``vector_entry_point``, ``gymnasium.make_vec(id, num_envs=N,
+vectorization_mode="vector_entry_point")``). Keyword arguments of ``make`` override the defaults
+below (``data_root``, ``split``, ``glimpses``, ``size``, ``strokes`` ...).
 """
+
+from __future__ import annotations
+
+import gymnasium
+
+from .glimpse_env import GlimpseEnv
+from .paint_env import PaintEnv
+from .vector import GlimpseVectorEnv, PaintVectorEnv
+
+__all__ = ["GLIMPSE_IDS", "IDS", "PAINT_IDS", "GlimpseEnv", "GlimpseVectorEnv", "PaintEnv", "PaintVectorEnv"]
+
+# the paper's settings (Mnih et al. 2014): g × g glimpses at k scales, T glimpses
+GLIMPSE_IDS: dict[str, dict] = {
+    "glimpse/MNIST-v0": dict(dataset="mnist", glimpses=6, glimpse_size=8, scales=1),
+    "glimpse/TranslatedMNIST-v0": dict(dataset="translated", size=60, glimpses=8, glimpse_size=12, scales=3),
+    "glimpse/ClutteredMNIST60-v0": dict(
+        dataset="cluttered", size=60, distractors=4, glimpses=8, glimpse_size=12, scales=3
+    ),
+    "glimpse/ClutteredMNIST100-v0": dict(
+        dataset="cluttered", size=100, distractors=8, glimpses=8, glimpse_size=12, scales=4
+    ),
+}
+# the shipped painters' budgets: faces 20 steps × 10 strokes, digits 10 steps × 2 strokes
+PAINT_IDS: dict[str, dict] = {
+    "glimpse/PaintFaces-v0": dict(dataset="celeba", size=64, channels=3, strokes_per_step=10, strokes=200),
+    "glimpse/PaintMNIST-v0": dict(dataset="mnist", size=64, channels=1, strokes_per_step=2, strokes=20),
+    "glimpse/PaintFolder-v0": dict(dataset="folder", size=64, channels=3, strokes_per_step=10, strokes=200),
+}
+IDS = (*GLIMPSE_IDS, *PAINT_IDS)
+
+
+def _register() -> None:
+    for env_id, kwargs in GLIMPSE_IDS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(
+                env_id,
+                entry_point="envs.glimpse_env:GlimpseEnv",
+                vector_entry_point="envs.vector:GlimpseVectorEnv",
+                kwargs=kwargs,
+            )
+    for env_id, kwargs in PAINT_IDS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(
+                env_id,
+                entry_point="envs.paint_env:PaintEnv",
+                vector_entry_point="envs.vector:PaintVectorEnv",
+                kwargs=kwargs,
+            )
+
+
+_register()

@@ -1,0 +1,92 @@
+"""Environment steps per second: the batched tensor environments against Gymnasium's
+``SyncVectorEnv`` of the single environment, at the same number of environments.
+
+    python -m bench.env_speed --data-root ../shared/data --out bench/results/env_speed.json
+
+Both sides get the same pre-drawn random actions (uniform over the action space) and run on one
+thread; each figure is the best of ``--repeats`` timed runs of ``--steps`` steps after a warm-up
+(autoresets included), in environment steps per second (N × steps / seconds). Glimpse ids use real
+MNIST when the data root holds it (else random digits); painting uses random pictures (the cost
+does not depend on what is painted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import gymnasium
+import torch
+
+import envs  # noqa: F401  (registers the ids)
+from glimpse.data import ImageSet
+
+
+def steps_per_second(venv: gymnasium.vector.VectorEnv, actions: list, repeats: int) -> float:
+    venv.reset(seed=0)
+    for a in actions[:3]:  # warm-up
+        venv.step(a)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for a in actions:
+            venv.step(a)
+        best = min(best, time.perf_counter() - t)
+    return venv.num_envs * len(actions) / best
+
+
+def measure(env_id: str, n: int, steps: int, repeats: int, **kwargs) -> dict:
+    sync = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
+    batched = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+    sync.action_space.seed(0)
+    actions = [sync.action_space.sample() for _ in range(steps)]
+    fast = steps_per_second(batched, actions, repeats)
+    slow = steps_per_second(sync, actions, repeats)
+    sync.close()
+    batched.close()
+    return {"num_envs": n, "steps": steps, "batched_steps_per_s": fast, "sync_steps_per_s": slow, "ratio": fast / slow}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-root", default=os.environ.get("GLIMPSE_DATA"))
+    p.add_argument("--num-envs", type=int, default=256)
+    p.add_argument("--steps", type=int, default=24, help="timed steps per run (glimpse; painting: a third)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default="bench/results/env_speed.json")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    root = args.data_root
+    have_mnist = root is not None and (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+    digits = {"data_root": root} if have_mnist else {
+        "images": ImageSet((torch.rand(1000, 1, 28, 28) * 255).to(torch.uint8), torch.randint(0, 10, (1000,)))
+    }  # fmt: skip
+    pictures = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads 1",
+        "load_average": os.getloadavg(),
+        "mnist": "real" if have_mnist else "random digits",
+        "actions": "uniform over the action space, the same for both sides",
+        "ids": {},
+    }
+    n, s, r = args.num_envs, args.steps, args.repeats
+    for env_id, kwargs, steps in (
+        ("glimpse/MNIST-v0", digits, s),
+        ("glimpse/ClutteredMNIST100-v0", digits, s),
+        ("glimpse/PaintFaces-v0", {"pictures": pictures}, max(2, s // 3)),
+    ):
+        row = measure(env_id, n, steps, r, **kwargs)
+        results["ids"][env_id] = row
+        print(env_id, json.dumps(row), flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

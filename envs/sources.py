@@ -1,0 +1,241 @@
+"""Where the environments' pictures come from: MNIST variants for glimpsing, pictures for painting.
+
+Data are loaded once per process and shared by every environment that asks for the same set (a
+``SyncVectorEnv`` of 256 environments holds one copy), on the CPU or moved once to a device.
+
+Glimpse digits (:func:`digit_source`) follow :func:`glimpse.data.mnist_splits` exactly: ``train``
+is the 55,000 training digits left after the 5,000 held out (seed 0) as ``val``; ``test`` is
+MNIST's 10,000 test digits. For ``translated`` and ``cluttered`` the ``val`` and ``test`` sets are
+the library's own fixed sets (materialised with seeds 1 and 2, so the environment's test set is the
+one every model in the library is measured on), while every ``train`` episode places its digit
+(and cuts its distractors from other training digits) afresh, from the episode's uniforms.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from glimpse.data import ImageSet, load_mnist, make_variant, materialise, split
+from glimpse.errors import UsageError
+from glimpse.pictures import celeba_files, folder_pictures, load_pictures
+from glimpse.variants import place
+
+from .episodes import uniform_ints
+
+DIGIT_DATASETS = ("mnist", "translated", "cluttered")
+PICTURE_DATASETS = ("celeba", "mnist", "folder")
+SPLITS = ("train", "val", "test")
+PATCH = 8  # side of a distractor crop, px (DeepMind's mnist-cluttered)
+VAL_SIZE, SEED = 5000, 0  # glimpse.data.mnist_splits' defaults
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise a :class:`UsageError` naming ``value`` unless it is one of ``choices``."""
+    if value not in choices:
+        raise UsageError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
+
+
+@dataclass(frozen=True)
+class DigitSource:
+    """Digits and labels, and how an episode's picture is made from them.
+
+    ``images`` are uint8 (N, C, h, w). With ``fresh`` the picture is the digit placed (and, for
+    ``cluttered``, cluttered) on a ``side × side`` canvas from the episode's uniforms; otherwise
+    the images already are the pictures.
+    """
+
+    images: Tensor
+    labels: Tensor
+    dataset: str
+    side: int
+    distractors: int
+    fresh: bool
+
+    @property
+    def draws(self) -> int:
+        """Uniforms one picture needs (after the image index)."""
+        if not self.fresh or self.dataset == "mnist":
+            return 0
+        return 2 + (5 * self.distractors if self.dataset == "cluttered" else 0)
+
+    def to(self, device: torch.device | str) -> DigitSource:
+        return replace(self, images=self.images.to(device), labels=self.labels.to(device))
+
+    def pictures(self, index: Tensor, u: Tensor) -> Tensor:
+        """Float pictures (B, C, side, side) in [0, 1] for images ``index`` (B,) and uniforms u (B, draws).
+
+        Distractors and the digit are added into the canvas at their pixels only (scatter-add of
+        8×8 crops and of the digit), so a 100×100 cluttered batch costs about what its crops do.
+        """
+        x = self.images[index].float().div_(255.0)
+        if not self.fresh or self.dataset == "mnist":
+            return x
+        b, c, h, w = x.shape
+        s = self.side
+        canvas = x.new_zeros(b, c, s * s)
+        for d in range(self.distractors if self.dataset == "cluttered" else 0):  # a few distractors, not samples
+            v = u[:, 2 + 5 * d : 7 + 5 * d]
+            src = uniform_ints(v[:, 0], len(self.labels))
+            crop_at = uniform_ints(v[:, 1:3], min(h, w) - PATCH + 1)
+            crops = place(self.images[src], PATCH, PATCH, -crop_at).float().div_(255.0)  # (B, C, p, p)
+            _add_at(canvas, crops, uniform_ints(v[:, 3:5], s - PATCH + 1), s)
+        canvas.clamp_(max=1.0)
+        _add_at(canvas, x, uniform_ints(u[:, 0:2], s - max(h, w) + 1), s)
+        return canvas.clamp_(0.0, 1.0).view(b, c, s, s)
+
+
+def _add_at(canvas: Tensor, pieces: Tensor, offsets: Tensor, side: int) -> None:
+    """Add pieces (B, C, h, w) into flat canvases (B, C, side²) with their top-left pixel at
+    ``offsets`` (B, 2) = (top, left), inside the canvas."""
+    b, c, h, w = pieces.shape
+    rows = offsets[:, :1] + torch.arange(h, device=pieces.device)  # (B, h)
+    cols = offsets[:, 1:] + torch.arange(w, device=pieces.device)  # (B, w)
+    flat = (rows[:, :, None] * side + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
+    canvas.scatter_add_(2, flat, pieces.reshape(b, c, h * w))
+
+
+def _as_imageset(images: object) -> ImageSet:
+    """Injected digits: an ImageSet or an (images, labels) pair, images uint8 or float in [0, 1]."""
+    if isinstance(images, ImageSet):
+        data = images
+    elif isinstance(images, tuple | list) and len(images) == 2:
+        data = ImageSet(torch.as_tensor(images[0]), torch.as_tensor(images[1]))
+    else:
+        raise UsageError(f"images must be an ImageSet or an (images, labels) pair, got {type(images).__name__}")
+    x = data.images
+    if x.dim() != 4 or len(x) == 0 or len(data.labels) != len(x):
+        raise UsageError(f"images must be (N, C, H, W) with N labels, got {tuple(x.shape)} and {len(data.labels)}")
+    if x.is_floating_point():
+        x = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    return ImageSet(x.to(torch.uint8), data.labels.long())
+
+
+def digit_source(
+    dataset: str,
+    split_name: str,
+    data_root: str | os.PathLike[str] | None,
+    size: int,
+    distractors: int,
+    download: bool,
+    images: object = None,
+) -> DigitSource:
+    """The digits of a glimpse environment (cached per process; ``images`` bypass the cache)."""
+    check_choice("dataset", dataset, DIGIT_DATASETS)
+    check_choice("split", split_name, SPLITS)
+    if images is not None:
+        data = _as_imageset(images)
+        side = data.images.shape[-1] if dataset == "mnist" else size
+        _check_side(dataset, side, data.images.shape[-1])
+        return DigitSource(data.images, data.labels, dataset, side, distractors, True)
+    root = str(data_root) if data_root is not None else None
+    return _cached_digits(dataset, split_name, root, size, distractors, download)
+
+
+def _check_side(dataset: str, side: int, digit: int) -> None:
+    if dataset != "mnist" and side < digit:
+        raise UsageError(f"size {side} is smaller than the {digit}×{digit} digits")
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_digits(
+    dataset: str, split_name: str, root: str | None, size: int, distractors: int, download: bool
+) -> DigitSource:
+    _check_side(dataset, size, 28)
+    side = 28 if dataset == "mnist" else size
+    if split_name == "test":
+        data, seed = load_mnist(root, train=False, download=download), SEED + 2
+    else:
+        train, val = split(load_mnist(root, train=True, download=download), VAL_SIZE, SEED)
+        if split_name == "train":
+            return DigitSource(train.images, train.labels, dataset, side, distractors, True)
+        data, seed = val, SEED + 1
+    if dataset == "mnist":
+        return DigitSource(data.images, data.labels, dataset, side, distractors, False)
+    fixed = materialise(data, make_variant(dataset, data, size, distractors), seed)
+    return DigitSource(fixed.images, fixed.labels, dataset, side, distractors, False)
+
+
+def picture_source(
+    dataset: str,
+    split_name: str,
+    data_root: str | os.PathLike[str] | None,
+    size: int,
+    channels: int,
+    download: bool,
+    folder: str | os.PathLike[str] | None = None,
+    limit: int | None = None,
+    pictures: Tensor | None = None,
+) -> Tensor:
+    """The pictures of a painting environment: uint8 (N, C, size, size) (cached per process)."""
+    check_choice("dataset", dataset, PICTURE_DATASETS)
+    if channels not in (1, 3):
+        raise UsageError(f"channels must be 1 or 3, got {channels!r}")
+    if pictures is not None:
+        return _injected_pictures(pictures, size, channels)
+    check_choice("split", split_name, (*SPLITS, "all"))
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be a positive number of pictures, got {limit!r}")
+    root = str(data_root) if data_root is not None else None
+    folder = str(folder) if folder is not None else None
+    return _cached_pictures(dataset, split_name, root, size, channels, download, folder, limit)
+
+
+def _injected_pictures(pictures: Tensor, size: int, channels: int) -> Tensor:
+    x = torch.as_tensor(pictures)
+    if x.dim() != 4 or len(x) == 0 or x.shape[1] != channels:
+        raise UsageError(f"pictures must be (N, {channels}, H, W), got {tuple(x.shape)}")
+    if x.is_floating_point():
+        x = (x.clamp(0, 1) * 255).round()
+    return _resize_uint8(x.to(torch.uint8), size)
+
+
+def _resize_uint8(x: Tensor, size: int) -> Tensor:
+    if x.shape[-2:] == (size, size):
+        return x.contiguous()
+    y = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True)
+    return y.round().clamp(0, 255).to(torch.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_pictures(
+    dataset: str,
+    split_name: str,
+    root: str | None,
+    size: int,
+    channels: int,
+    download: bool,
+    folder: str | None,
+    limit: int | None,
+) -> Tensor:
+    if dataset == "mnist":
+        if split_name == "all":
+            split_name = "train"
+        data = load_mnist(root, train=split_name != "test", download=download)
+        if split_name != "test":
+            train, val = split(data, VAL_SIZE, SEED)
+            data = train if split_name == "train" else val
+        x = data.images[:limit] if limit else data.images
+        x = _resize_uint8(x, size)
+        return x.expand(-1, channels, -1, -1).contiguous()
+    if dataset == "celeba":
+        train, test = celeba_files(root)
+        files = {"train": train[:-500], "val": train[-500:], "test": test, "all": train + test}[split_name]
+    else:
+        if folder is None:
+            raise UsageError("the folder dataset needs folder=DIR (a folder of pictures)")
+        files = folder_pictures(folder)
+        cut = max(1, math.ceil(len(files) / 10)) if len(files) > 1 else 0
+        files = {"train": files[: len(files) - cut], "val": files[len(files) - cut :], "all": files}.get(
+            split_name, files[len(files) - cut :]
+        )
+        if not files:
+            raise UsageError(f"the folder {folder} has no pictures for split {split_name!r}; use split='all'")
+    files = files[:limit] if limit else files
+    return load_pictures(files, size, channels, progress=False)
