@@ -249,7 +249,6 @@ class GlimpseEnv(gym.Env):
         self._label = int(labels[0])
         self._path = [loc[0]]
         self._t, self._prediction = 0, None
-        self._index = int(index[0]) if index is not None else None
         return self._observation(loc), {"episode": self._episode}
 
     def step(self, action: Any):

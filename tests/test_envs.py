@@ -87,6 +87,19 @@ def test_check_env_real_pictures(mnist_data_root, celeba_data_root):
     assert faces.observation_space["canvas"].shape == (3, 64, 64)
 
 
+def test_paint_folder(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((50, 70, 3), 80 * i, np.uint8)).save(tmp_path / f"p{i}.png")
+    env = gymnasium.make("glimpse/PaintFolder-v0", folder=tmp_path, split="all", size=36)
+    check_env(env.unwrapped)
+    obs, _ = env.reset(options={"index": 2})
+    assert obs["target"].shape == (3, 36, 36) and obs["target"].min() == 160
+    with pytest.raises(UsageError, match="needs folder=DIR"):
+        gymnasium.make("glimpse/PaintFolder-v0")
+
+
 def test_make_by_module_string_and_make_vec():
     env = gymnasium.make("envs:glimpse/MNIST-v0", images=small_digits())
     assert isinstance(env.unwrapped, GlimpseEnv)
