@@ -77,8 +77,11 @@ def main() -> None:
     n, s, r = args.num_envs, args.steps, args.repeats
     for env_id, kwargs, steps in (
         ("glimpse/MNIST-v0", digits, s),
+        ("glimpse/TranslatedMNIST-v0", digits, s),
+        ("glimpse/ClutteredMNIST60-v0", digits, s),
         ("glimpse/ClutteredMNIST100-v0", digits, s),
         ("glimpse/PaintFaces-v0", {"pictures": pictures}, max(2, s // 3)),
+        ("glimpse/PaintMNIST-v0", {"pictures": pictures[:, :1]}, max(2, s // 3)),
     ):
         row = measure(env_id, n, steps, r, **kwargs)
         results["ids"][env_id] = row

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from PIL import ImageDraw
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from glimpse.errors import UsageError
 from glimpse.render import SCALE_COLOURS, TRAIL, to_rgb
-from glimpse.sensor import glimpse_boxes, pad_images, retina_padded
+from glimpse.sensor import glimpse_boxes, patch_corners
 
 from .episodes import episode_uniforms, key_from, uniform_ints
 from .sources import check_choice, digit_source
@@ -97,10 +98,9 @@ class GlimpseTask:
     def new_episodes(
         self, keys: Tensor, episodes: Tensor, index: Tensor | None = None, start: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Padded pictures (B, C, S+2p, S+2p), labels (B,) and first locations (B, 2) of new episodes.
-
-        ``index`` (B,) chooses the images instead of the draw; ``start`` (B, 2) the first locations.
-        """
+        """Frames (B, C, S+1, S+1) (see :meth:`frames`), labels (B,) and first locations (B, 2) of
+        new episodes. ``index`` (B,) chooses the images instead of the draw; ``start`` (B, 2) the
+        first locations."""
         u = episode_uniforms(keys, episodes, 3 + self.source.draws)
         n = len(self.source.labels)
         if index is None:
@@ -108,14 +108,49 @@ class GlimpseTask:
         elif index.numel() and (int(index.min()) < 0 or int(index.max()) >= n):
             bad = int(index.max()) if int(index.max()) >= n else int(index.min())
             raise UsageError(f"image index {bad} is outside the {n} images of the {self.split} split")
-        pictures = self.source.pictures(index, u[:, 3:])
+        levels = self.source.levels(index, u[:, 3:])
         if start is None:
-            start = u[:, 1:3].float() * 2 - 1 if self.start == "random" else pictures.new_zeros(len(index), 2)
-        return pad_images(pictures, self.glimpse_size, self.scales), self.source.labels[index], start.float()
+            start = u[:, 1:3].float() * 2 - 1 if self.start == "random" else levels.new_zeros(len(index), 2)
+        return self.frames(levels), self.source.labels[index], start.float()
 
-    def look(self, padded: Tensor, loc: Tensor) -> Tensor:
-        """The retina's glimpses (B, scales, C, g, g) at locations (B, 2)."""
-        return retina_padded(padded, loc, self.glimpse_size, self.scales, self.side, self.side)
+    @staticmethod
+    def frames(levels: Tensor) -> Tensor:
+        """What an episode keeps of its picture, given as grey levels 0..255 (B, C, S, S): their
+        summed-area table (B, C, S+1, S+1), ``I[y, x]`` = the sum of the levels above and left of
+        (y, x). Whole levels sum exactly in float32 up to 2^24 (S ≤ 256; float64 beyond), so every
+        box sum, a single pixel included, is exact."""
+        h, w = levels.shape[-2:]
+        dtype = torch.float32 if 255 * h * w < 2**24 else torch.float64
+        return F.pad(levels.to(dtype).cumsum(3).cumsum(2), (1, 0, 1, 0))
+
+    @staticmethod
+    def picture(frames: Tensor) -> Tensor:
+        """The float32 pictures (..., C, S, S) in [0, 1] back from their frames."""
+        f = frames
+        return ((f[..., 1:, 1:] - f[..., :-1, 1:] - f[..., 1:, :-1] + f[..., :-1, :-1]) / 255.0).float()
+
+    def look(self, frames: Tensor, loc: Tensor) -> Tensor:
+        """The retina's glimpses (B, scales, C, g, g) at locations (B, 2): the patches of
+        :func:`glimpse.sensor.retina` (same pixels, same zero background), each scale's
+        2^i × 2^i block means read as four lookups in the summed-area table instead of gathering
+        (g·2^i)² pixels. Scale 0 is bit-identical to the library's retina; coarser scales are the
+        exact block means rounded once to float32 (the library's average pooling rounds as it sums:
+        they differ by at most an ulp or so)."""
+        b, c, hp, wp = frames.shape
+        s, g = self.side, self.glimpse_size
+        flat = frames.reshape(b, c, hp * wp)
+        steps = torch.arange(g + 1, device=frames.device)
+        out = []
+        for i in range(self.scales):  # a few scales, not samples
+            block = 2**i
+            corner = patch_corners(loc, g * block, s, s)  # (B, 2): left, top
+            xs = (corner[:, :1] + steps * block).clamp_(0, s)  # (B, g+1) table columns
+            ys = (corner[:, 1:] + steps * block).clamp_(0, s)  # rows; outside the picture adds 0
+            idx = (ys[:, :, None] * wp + xs[:, None, :]).view(b, 1, -1).expand(b, c, -1)
+            table = flat.gather(2, idx).view(b, c, g + 1, g + 1)
+            box = table[..., 1:, 1:] - table[..., :-1, 1:] - table[..., 1:, :-1] + table[..., :-1, :-1]
+            out.append((box / (255.0 * block * block)).float())
+        return torch.stack(out, 1)
 
     # -- actions and rewards ----------------------------------------------------------------------
     def parse(self, actions: Any, batch: int | None) -> tuple[Tensor, Tensor]:
@@ -152,12 +187,12 @@ class GlimpseTask:
         return logp.gather(1, labels[:, None]).squeeze(1)
 
     # -- drawing ----------------------------------------------------------------------------------
-    def draw(self, padded: Tensor, path: list[Tensor], label: int, prediction: int | None, step: int) -> np.ndarray:
+    def draw(self, frames: Tensor, path: list[Tensor], label: int, prediction: int | None, step: int) -> np.ndarray:
         """One environment as an RGB array: the picture, every scale's box at the current location,
-        the path of earlier glimpses and a caption.  padded: (C, S+2p, S+2p); path: locations (2,)"""
-        p, s = (padded.shape[-1] - self.side) // 2, self.side
+        the path of earlier glimpses and a caption.  frames: (C, S+1, S+1); path: locations (2,)"""
+        s = self.side
         scale = max(1, round(200 / s))
-        img = to_rgb(padded[:, p : p + s, p : p + s].cpu(), scale)
+        img = to_rgb(self.picture(frames).cpu(), scale)
         canvas = img.crop((0, 0, img.width, img.height + 16))
         draw = ImageDraw.Draw(canvas)
         locs = torch.stack(path).cpu().float()
@@ -245,7 +280,7 @@ class GlimpseEnv(gym.Env):
             check_action_values(start, "options['start']")
             start = start.clamp(-1, 1)
         keys = torch.tensor([self._key], device=self.task.device)
-        self._padded, labels, loc = self.task.new_episodes(keys, torch.tensor([self._episode]), index, start)
+        self._frames, labels, loc = self.task.new_episodes(keys, torch.tensor([self._episode]), index, start)
         self._label = int(labels[0])
         self._path = [loc[0]]
         self._t, self._prediction = 0, None
@@ -269,7 +304,7 @@ class GlimpseEnv(gym.Env):
         return self._observation(loc), reward, final, False, info
 
     def _observation(self, loc: Tensor) -> dict[str, np.ndarray]:
-        g = self.task.look(self._padded, loc)[0]
+        g = self.task.look(self._frames, loc)[0]
         return {
             "glimpse": g.cpu().numpy().astype(np.float32, copy=False),
             "location": loc[0].cpu().numpy().astype(np.float32),
@@ -282,4 +317,4 @@ class GlimpseEnv(gym.Env):
             return None
         if self._t is None:
             raise ResetNeeded("call reset() before render()")
-        return self.task.draw(self._padded[0], self._path, self._label, self._prediction, self._t)
+        return self.task.draw(self._frames[0], self._path, self._label, self._prediction, self._t)

@@ -68,13 +68,14 @@ class DigitSource:
     def to(self, device: torch.device | str) -> DigitSource:
         return replace(self, images=self.images.to(device), labels=self.labels.to(device))
 
-    def pictures(self, index: Tensor, u: Tensor) -> Tensor:
-        """Float pictures (B, C, side, side) in [0, 1] for images ``index`` (B,) and uniforms u (B, draws).
+    def levels(self, index: Tensor, u: Tensor) -> Tensor:
+        """Pictures (B, C, side, side) for images ``index`` (B,) and uniforms u (B, draws), as
+        float32 grey levels 0..255 (whole numbers: the environments sum them exactly).
 
         Distractors and the digit are added into the canvas at their pixels only (scatter-add of
         8×8 crops and of the digit), so a 100×100 cluttered batch costs about what its crops do.
         """
-        x = self.images[index].float().div_(255.0)
+        x = self.images[index].float()
         if not self.fresh or self.dataset == "mnist":
             return x
         b, c, h, w = x.shape
@@ -84,11 +85,11 @@ class DigitSource:
             v = u[:, 2 + 5 * d : 7 + 5 * d]
             src = uniform_ints(v[:, 0], len(self.labels))
             crop_at = uniform_ints(v[:, 1:3], min(h, w) - PATCH + 1)
-            crops = place(self.images[src], PATCH, PATCH, -crop_at).float().div_(255.0)  # (B, C, p, p)
+            crops = place(self.images[src], PATCH, PATCH, -crop_at).float()  # (B, C, p, p)
             _add_at(canvas, crops, uniform_ints(v[:, 3:5], s - PATCH + 1), s)
-        canvas.clamp_(max=1.0)
+        canvas.clamp_(max=255.0)
         _add_at(canvas, x, uniform_ints(u[:, 0:2], s - max(h, w) + 1), s)
-        return canvas.clamp_(0.0, 1.0).view(b, c, s, s)
+        return canvas.clamp_(0.0, 255.0).view(b, c, s, s)
 
 
 def _add_at(canvas: Tensor, pieces: Tensor, offsets: Tensor, side: int) -> None:

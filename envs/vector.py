@@ -155,15 +155,14 @@ class GlimpseVectorEnv(_TensorVectorEnv):
             check_action_values(start, "options['start']")
             start = start.clamp(-1, 1)
         keys, episodes = self._next_episodes(idx)
-        padded, labels, loc = self.task.new_episodes(
+        frames, labels, loc = self.task.new_episodes(
             keys, episodes, None if index is None else index[idx], None if start is None else start[idx]
         )
-        if not self._started:  # allocate the batch on the first reset
-            self._padded = padded.new_zeros((n, *padded.shape[1:]))
-            self._labels = labels.new_zeros(n)
-            self._loc = loc.new_zeros(n, 2)
+        if len(idx) == n:  # every environment (the usual case: all episodes last T steps): no copy
+            self._frames, self._labels, self._loc = frames, labels, loc
             self._pred = torch.full((n,), -1, dtype=torch.int64, device=self.device)
-        self._padded[idx], self._labels[idx], self._loc[idx] = padded, labels, loc
+            return
+        self._frames[idx], self._labels[idx], self._loc[idx] = frames, labels, loc
         self._pred[idx] = -1
 
     def _record_path(self) -> None:
@@ -199,7 +198,7 @@ class GlimpseVectorEnv(_TensorVectorEnv):
 
     def _observation(self) -> dict[str, Tensor | np.ndarray]:
         return {
-            "glimpse": self._out(self.task.look(self._padded, self._loc)),
+            "glimpse": self._out(self.task.look(self._frames, self._loc)),
             "location": self._out(self._loc.clone()),
             "step": self._out(self._t.float()[:, None]),
         }
@@ -208,7 +207,7 @@ class GlimpseVectorEnv(_TensorVectorEnv):
         t = int(self._t[i])
         path = [p[i] for p in self._paths[-(t + 1) :]]
         pred = int(self._pred[i]) if t > 0 else None
-        return self.task.draw(self._padded[i], path, int(self._labels[i]), pred, t)
+        return self.task.draw(self._frames[i], path, int(self._labels[i]), pred, t)
 
 
 class PaintVectorEnv(_TensorVectorEnv):

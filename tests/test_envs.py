@@ -125,6 +125,17 @@ def test_same_seed_same_episode(env_id):
     assert any(not same(first[0], f) for f in first[1:])  # other seeds, other episodes
 
 
+def test_retina_matches_the_library_everywhere():
+    task = envs.glimpse_env.GlimpseTask(images=small_digits(), dataset="cluttered", size=100, scales=4, glimpse_size=12)
+    frames, _, _ = task.new_episodes(torch.arange(8), torch.zeros(8, dtype=torch.int64))
+    pictures = task.picture(frames)
+    loc = torch.rand(8, 2, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2  # edges and beyond (clipped)
+    loc = loc.clamp(-1, 1)
+    got, expect = task.look(frames, loc), retina(pictures, loc, 12, 4)
+    torch.testing.assert_close(got[:, 0], expect[:, 0], rtol=0, atol=0)
+    torch.testing.assert_close(got, expect, rtol=0, atol=1e-6)
+
+
 # -- actions ---------------------------------------------------------------------------------------
 def test_glimpse_actions_outside_the_box_are_clipped():
     env = GlimpseEnv(images=small_digits())
@@ -162,7 +173,8 @@ def test_glimpse_observation_is_the_retina_and_rewards_by_hand():
     obs, _ = env.reset(seed=0, options={"index": 19, "start": (0.25, -0.5)})  # label 19 % 10 = 9
     image = data.images[19:20].float() / 255
     expect = retina(image, torch.tensor([[0.25, -0.5]]), 6, 2)[0].numpy()
-    np.testing.assert_array_equal(obs["glimpse"], expect)
+    np.testing.assert_array_equal(obs["glimpse"][0], expect[0])  # the finest scale: the same pixels
+    np.testing.assert_allclose(obs["glimpse"], expect, rtol=0, atol=1e-6)  # block means: rounding
     logits = 5.0 * scores.astype(np.float64)
     hand = logits[9] - math.log(np.exp(logits).sum())
     for t in range(3):
