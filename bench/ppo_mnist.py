@@ -54,9 +54,11 @@ def main() -> None:
     p.add_argument("--out", default="bench/results/ppo-mnist")
     p.add_argument("--cpu-minutes", type=float, default=30.0)
     p.add_argument("--deadline", default="06:12", help="UTC HH:MM at which training stops")
-    p.add_argument("--reward", default="log_prob", choices=["correct", "log_prob"])
+    p.add_argument("--reward", default="correct", choices=["correct", "log_prob"])
     p.add_argument("--chunk", type=int, default=8192, help="timesteps between evaluations")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=10, help="PPO epochs per rollout")
+    p.add_argument("--log-std-init", type=float, default=-1.0, help="initial log σ of the Gaussian actions")
     args = p.parse_args()
 
     torch.set_num_threads(1)
@@ -72,9 +74,10 @@ def main() -> None:
         deadline += dt.timedelta(days=1)
     kwargs = {"data_root": args.data_root, "reward": args.reward}
     vec = make_vec_env("glimpse/MNIST-v0", n_envs=8, seed=args.seed, env_kwargs=kwargs)
+    policy_kwargs = {"net_arch": {"pi": [128, 128], "vf": [128, 128]}, "log_std_init": args.log_std_init}
     model = PPO(
-        "MultiInputPolicy", vec, n_steps=128, batch_size=256, n_epochs=4, learning_rate=3e-4,
-        gamma=0.99, policy_kwargs={"net_arch": {"pi": [128, 128], "vf": [128, 128]}}, seed=args.seed, verbose=0,
+        "MultiInputPolicy", vec, n_steps=128, batch_size=256, n_epochs=args.epochs, learning_rate=3e-4,
+        gamma=0.99, policy_kwargs=policy_kwargs, seed=args.seed, verbose=0,
     )  # fmt: skip
     cpu0, wall0 = time.process_time(), time.time()
     budget = args.cpu_minutes * 60
@@ -107,7 +110,8 @@ def main() -> None:
     results = {
         "env": "glimpse/MNIST-v0",
         "reward": args.reward,
-        "algorithm": "SB3 PPO MultiInputPolicy, 8 envs, n_steps 128, batch 256, 4 epochs, lr 3e-4, pi/vf 128x128",
+        "algorithm": f"SB3 PPO MultiInputPolicy, 8 envs, n_steps 128, batch 256, {args.epochs} epochs, lr 3e-4, "
+        f"pi/vf 128x128, initial log std {args.log_std_init}",
         "stopped_by": stop,
         "cpu_minutes_training": train_cpu,
         "cpu_minutes_total": (time.process_time() - cpu0) / 60,

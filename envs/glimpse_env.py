@@ -191,6 +191,8 @@ class GlimpseTask:
         """One environment as an RGB array: the picture, every scale's box at the current location,
         the path of earlier glimpses and a caption.  frames: (C, S+1, S+1); path: locations (2,)"""
         s = self.side
+        if step == self.glimpses and len(path) > 1:
+            path = path[:-1]  # the last action's location is not used: show the glimpses decided on
         scale = max(1, round(200 / s))
         img = to_rgb(self.picture(frames).cpu(), scale)
         canvas = img.crop((0, 0, img.width, img.height + 16))
