@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from glimpse.stamps import compile_canvas, fast_alpha
+from glimpse.stamps import compile_canvas, fast_alpha, fast_alpha_windows, window_boxes
 from glimpse.strokes import (
     COLOUR,
     MODES,
@@ -31,6 +31,7 @@ from glimpse.strokes import (
     Style,
     bezier,
     bristles,
+    brush_offset,
     check_strokes,
     lerp,
     pixel_centres,
@@ -49,6 +50,8 @@ __all__ = [
     "compile_canvas",
     "composite",
     "composite_solved",
+    "composite_solved_windows",
+    "composite_windows",
     "crisp_alpha",
     "paint",
     "radius_px",
@@ -57,6 +60,7 @@ __all__ = [
 ]
 
 LUMA = (0.299, 0.587, 0.114)
+WINDOW_PIXELS = 2**22  # windowed painting renders strokes in runs of at most this many window pixels
 SEGMENTS = 16  # polyline segments of the crisp rasteriser
 
 
@@ -89,25 +93,41 @@ def crisp_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, sty
     opacity = lerp(a0, a2, t)
     alpha = opacity * torch.sigmoid((r - dist) / edge)
     if style == "oil":
-        cross = ab[..., 0, None, None] * py - ab[..., 1, None, None] * px  # sign: which side of the line
-        side = torch.sign(cross.gather(1, k).squeeze(1))
-        alpha = alpha * bristles(side * dist, strokes)
+        alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes)
     return alpha.view(n, height, width)
 
 
-def stroke_alpha(
-    strokes: Tensor, height: int, width: int, mode: Mode = "fast", style: Style = "flat", edge: float = 0.5
-) -> Tensor:
-    """Coverage α of each stroke on an H×W canvas.
-
-    strokes: (..., 13) in [0, 1];  returns: (..., H, W)
-    """
+def _check_renderer(height: int, width: int, mode: str, style: str, edge: float) -> None:
     if mode not in MODES or style not in STYLES:
         raise ValueError(f"mode must be one of {MODES} and style one of {STYLES}; got {mode!r}, {style!r}")
     if height < 1 or width < 1 or not edge > 0:
         raise ValueError(f"canvas size must be positive and edge > 0; got {height}×{width}, edge {edge}")
+
+
+def stroke_alpha(
+    strokes: Tensor,
+    height: int,
+    width: int,
+    mode: Mode = "fast",
+    style: Style = "flat",
+    edge: float = 0.5,
+    window: bool = False,
+) -> Tensor:
+    """Coverage α of each stroke on an H×W canvas. With ``window`` (fast mode) each stroke is
+    rendered on its window only (:func:`glimpse.stamps.fast_alpha_windows`) and is 0 elsewhere:
+    equal to the whole-canvas rendering within 2e-8, at a fraction of the work on a large canvas.
+
+    strokes: (..., 13) in [0, 1];  returns: (..., H, W)
+    """
+    _check_renderer(height, width, mode, style, edge)
     lead = strokes.shape[:-1]
     flat = strokes.reshape(-1, STROKE_SIZE)
+    if window and mode == "fast":
+        windows, origins = fast_alpha_windows(flat, height, width, edge, style)
+        alpha = flat.new_zeros(flat.shape[0], height, width)
+        for i, (a, (left, top)) in enumerate(zip(windows, origins.tolist(), strict=True)):
+            alpha[i, top : top + a.shape[0], left : left + a.shape[1]] = a
+        return alpha.view(*lead, height, width)
     fn = fast_alpha if mode == "fast" else crisp_alpha
     return fn(flat, height, width, edge, style).view(*lead, height, width)
 
@@ -155,6 +175,65 @@ def composite_solved(
     return canvas, torch.stack(colours, 1)
 
 
+def window_runs(strokes: Tensor, height: int, width: int, edge: float = 0.5, budget: int | None = None) -> list[slice]:
+    """Consecutive runs of strokes (B, S, 13) whose windows hold at most ``budget`` pixels together
+    (default :data:`WINDOW_PIXELS`; at least one stroke each), so that windowed painting holds a
+    bounded amount of coverage at once, whatever the number of strokes and the canvas's size.
+    -> slices of S"""
+    b, s, _ = strokes.shape
+    budget = WINDOW_PIXELS if budget is None else budget
+    if s == 0:
+        return []
+    _, sizes = window_boxes(strokes.reshape(-1, STROKE_SIZE), height, width, edge)
+    area = sizes.prod(-1).view(b, s).sum(0).tolist()  # window pixels of each stroke index, all images
+    runs, start, total = [], 0, 0
+    for i, a in enumerate(area):
+        if i > start and total + a > budget:
+            runs.append(slice(start, i))
+            start, total = i, 0
+        total += a
+    return [*runs, slice(start, s)]
+
+
+def composite_windows(canvas: Tensor, windows: list[Tensor], origins: Tensor, colour: Tensor) -> Tensor:
+    """:func:`composite` with each stroke's coverage given on its window only (0 elsewhere): each
+    stroke updates the pixels of its window, nothing else.
+
+    canvas: (B, C, H, W);  windows: B·S coverages (h_i, w_i), image-major;  origins: (B·S, 2) as
+    (left, top);  colour: (B, S, C)  ->  (B, C, H, W)
+    """
+    b, s, c = colour.shape
+    out = canvas.clone()
+    colours = colour.reshape(b * s, c, 1, 1).unbind(0)
+    for i, (a, (left, top)) in enumerate(zip(windows, origins.tolist(), strict=True)):
+        view = out[i // s, :, top : top + a.shape[0], left : left + a.shape[1]]  # (C, h, w)
+        view.add_(a * (colours[i] - view))
+    return out
+
+
+def composite_solved_windows(
+    canvas: Tensor, windows: list[Tensor], origins: Tensor, prior: Tensor, target: Tensor, weight: float = 1.0
+) -> tuple[Tensor, Tensor]:
+    """:func:`composite_solved` with each stroke's coverage given on its window only (0 elsewhere).
+
+    canvas, target: (B, C, H, W);  windows, origins: as :func:`composite_windows`;  prior: (B, S, C)
+    returns: the canvas (B, C, H, W) and the colours used (B, S, C)
+    """
+    b, s, c = prior.shape
+    out = canvas.clone()
+    priors = prior.reshape(b * s, c).unbind(0)
+    colours = []
+    for i, (a, (left, top)) in enumerate(zip(windows, origins.tolist(), strict=True)):
+        box = (i // s, slice(None), slice(top, top + a.shape[0]), slice(left, left + a.shape[1]))
+        view = out[box]  # (C, h, w)
+        rest = target[box] - view * (1 - a)
+        num = (a * rest).sum((1, 2)) + weight * priors[i]
+        colour = (num / ((a * a).sum() + weight)).clamp(0, 1)  # (C,)
+        view.add_(a * (colour[:, None, None] - view))
+        colours.append(colour)
+    return out, torch.stack(colours).view(b, s, c)
+
+
 def paint(
     canvas: Tensor,
     strokes: Tensor,
@@ -162,8 +241,14 @@ def paint(
     style: Style = "flat",
     edge: float = 0.5,
     check: bool = False,
+    window: bool = False,
 ) -> Tensor:
-    """Paint strokes (B, S, 13) over canvases (B, C, H, W), in order. Differentiable in both."""
+    """Paint strokes (B, S, 13) over canvases (B, C, H, W), in order. Differentiable in both.
+
+    With ``window`` (fast mode) each stroke is rendered and composited on its window only, the
+    pixels its paint reaches (:func:`glimpse.stamps.fast_alpha_windows`): equal to the
+    whole-canvas painting within about 1e-7, and far less work for many strokes on a large canvas.
+    """
     if canvas.dim() != 4 or strokes.dim() != 3 or strokes.shape[0] != canvas.shape[0]:
         raise ValueError(
             f"expected canvas (B, C, H, W) and strokes (B, S, 13); got {tuple(canvas.shape)}, {tuple(strokes.shape)}"
@@ -171,6 +256,13 @@ def paint(
     if check:
         check_strokes(strokes)
     _, c, h, w = canvas.shape
+    if window and mode == "fast":
+        _check_renderer(h, w, mode, style, edge)
+        for run in window_runs(strokes, h, w, edge):
+            part = strokes[:, run]
+            windows, origins = fast_alpha_windows(part.reshape(-1, STROKE_SIZE), h, w, edge, style)
+            canvas = composite_windows(canvas, windows, origins, stroke_colour(part, c))
+        return canvas
     alpha = stroke_alpha(strokes, h, w, mode, style, edge)
     return composite(canvas, alpha, stroke_colour(strokes, c))
 

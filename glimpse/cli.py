@@ -13,7 +13,7 @@ one frame per step) and the final PNG; ``paint-mnist`` does the same for MNIST t
 Without ``--checkpoint`` each uses the small model shipped inside the package.
 
 Every option is checked before anything is loaded or written (limits: ``--size`` up to 4096,
-``--strokes`` up to 100,000 and strokes × size² within about 8 GiB, ``--digits`` up to 256,
+``--strokes`` up to 100,000 and its GIF's frames within about 8 GiB, ``--digits`` up to 256,
 ``--fps`` in (0, 100]); a command's outputs are written together or not at all, never over its
 inputs or each other. A user's mistake ends with one line, ``glimpse: error: ...``, and exit
 status 2.
@@ -30,7 +30,6 @@ import torch
 from glimpse import options
 from glimpse.errors import UsageError
 from glimpse.options import (
-    BYTES_PER_STROKE_PIXEL,
     FULL_DISK,
     MAX_DIGITS,
     MAX_FPS,
@@ -103,8 +102,8 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     options.suffix(png, "--png", ".png")
     model = load_model(checkpoint_path(a.checkpoint, "painter"), kind="painter")
     cfg = model.cfg
-    coarse, _, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
-    options.paint_memory(a.strokes, a.size, coarse + patch_steps)
+    coarse, grid, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
+    options.paint_memory(a.strokes, a.size, coarse + patch_steps, patches=grid > 1)
     notes = []
     if coarse + patch_steps > cfg.steps:
         notes.append(
@@ -136,8 +135,12 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     options.write_together(
         [(png, lambda tmp: final.save(tmp, format="PNG")), (out, lambda tmp: write_gif(frames, tmp, a.fps))]
     )
+    gif = time.perf_counter() - t0 - painted
     n = sum(s.shape[0] for s in painting.steps)
-    print(f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); wrote {png} and {out}")
+    print(
+        f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); "
+        f"wrote {png} and {out} ({len(frames)} frames in {gif:.2f} s)"
+    )
     return out
 
 
@@ -277,8 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=128,
         help=f"paint at size×size pixels, 1 to {MAX_SIZE} (larger than twice the painter's: coarse to fine); "
-        f"strokes × size² × {BYTES_PER_STROKE_PIXEL} bytes must fit in {PAINT_MEMORY_GIB:g} GiB "
-        "(e.g. 200 strokes up to about 1300², 1000 up to about 590²)",
+        f"canvases, the painter on every patch and the GIF's frames must fit in {PAINT_MEMORY_GIB:g} GiB",
     )
     q.add_argument(
         "--crop", type=int, nargs=4, metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"),

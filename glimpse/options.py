@@ -21,9 +21,12 @@ MAX_STROKES = 100_000  # paint --strokes
 MAX_REFINE = 100_000  # paint --refine iterations
 MAX_DIGITS = 256  # ram-gif / paint-mnist --digits: all in one batch and one GIF
 MAX_FPS = 100.0  # GIF frames per second (viewers clamp shorter frames anyway)
-PAINT_MEMORY_GIB = 8.0  # what one `glimpse paint` may hold: every stroke's coverage at once, and the frames
+PAINT_MEMORY_GIB = 8.0  # what one `glimpse paint` may hold: canvases, the strokes' windows, and the frames
 FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # where an output cannot be written
 BYTES_PER_STROKE_PIXEL = 24  # the fast canvas's coverage maps with their intermediates (measured peak)
+WINDOW_PIXELS = 2**22  # glimpse.canvas.WINDOW_PIXELS: window pixels rendered at once
+CANVAS_COPIES = 16  # float32 RGB canvases of the picture's size held at once (target, canvas, patches, steps)
+PATCH_BYTES_PER_PIXEL = 600  # the coarse-to-fine patch pass: the painter on every tile at once (measured 565)
 
 
 def count(value: int, option: str, low: int = 1, high: int | None = None) -> None:
@@ -112,15 +115,19 @@ def frame_scale(size: int) -> int:
     return max(1, 256 // size)
 
 
-def paint_memory(strokes: int, size: int, steps: int) -> None:
-    """Refuse a painting whose estimated memory passes :data:`PAINT_MEMORY_GIB`: the canvas holds
-    every stroke's coverage at once (``strokes × size²`` maps), and the GIF keeps every frame."""
+def paint_memory(strokes: int, size: int, steps: int, patches: bool = False) -> None:
+    """Refuse a painting whose estimated memory passes :data:`PAINT_MEMORY_GIB`: strokes are
+    rendered on their windows, at most :data:`WINDOW_PIXELS` window pixels at once, beside a few
+    canvases of the picture's size; with ``patches`` (coarse to fine) the painter looks at every
+    tile of the picture at once; the GIF keeps every frame (one per step)."""
     side = size * frame_scale(size)
     frame = (2 * side + 12) * (side + 22) * 3 * 2  # target and canvas side by side, RGB, held twice
-    need = strokes * size * size * BYTES_PER_STROKE_PIXEL + (steps + 3) * frame
+    windows = min(strokes * size * size, WINDOW_PIXELS) * BYTES_PER_STROKE_PIXEL
+    pixels = (CANVAS_COPIES * 3 * 4 + (PATCH_BYTES_PER_PIXEL if patches else 0)) * size * size
+    need = windows + pixels + strokes * 256 + (steps + 3) * frame
     if need > PAINT_MEMORY_GIB * 2**30:
         raise UsageError(
             f"--strokes {strokes} at --size {size} would need about {need / 2**30:.1f} GiB of memory "
-            f"(limit {PAINT_MEMORY_GIB:g} GiB: strokes × size² × {BYTES_PER_STROKE_PIXEL} bytes plus the frames); "
+            f"(limit {PAINT_MEMORY_GIB:g} GiB: canvases, the painter on every patch and the GIF's {steps} frames); "
             "paint fewer strokes or a smaller size"
         )

@@ -4,7 +4,12 @@ The painter sees S_p × S_p pictures (its ``cfg.size``). A larger picture is pai
 first the whole picture, seen at S_p, with part of the stroke budget; then a g × g grid of
 patches, each seen at S_p with the canvas so far, all patches at once as one batch. Strokes are
 resolution-free numbers, so a patch's strokes are mapped into the whole canvas
-(:func:`map_strokes`) and everything is rendered once at full size.
+(:func:`map_strokes`) and painted over the whole picture's canvas at full size.
+
+Every stroke is rendered on its window only, the pixels its paint reaches
+(:func:`glimpse.canvas.paint` with ``window=True``), and each step paints over the canvas the
+earlier steps left: nothing is rendered twice, and the work grows with the strokes' area, not with
+strokes × canvas.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from glimpse.canvas import blank, paint
-from glimpse.painter import Painter
+from glimpse.canvas import blank, composite_solved_windows, paint, stroke_colour, window_runs
+from glimpse.painter import Painter, _resize
 from glimpse.sensor import check_images
-from glimpse.strokes import RADII, XS, YS
+from glimpse.stamps import fast_alpha_windows
+from glimpse.strokes import RADII, SHAPE, STROKE_SIZE, XS, YS
 
 
 class Painting(NamedTuple):
@@ -64,13 +70,57 @@ def plan(
 
 
 @torch.no_grad()
+def rollout_windows(model: Painter, target: Tensor, steps: int) -> tuple[list[Tensor], Tensor]:
+    """What ``model.rollout(target, steps)`` paints, for inference on a canvas of any size: each
+    step's strokes are rendered and composited on their windows only. The painter sees target and
+    canvas at its own size, as in :meth:`Painter.rollout`.
+
+    target: (B, C, H, W)  ->  per step its strokes (B, k, 13), and the canvas (B, C, H, W)
+    """
+    cfg = model.cfg
+    if cfg.mode != "fast":  # windows are the fast rasteriser's
+        r = model.rollout(target, steps)
+        return list(r.strokes), r.canvases[-1]
+    b, c, h, w = target.shape
+    canvas = blank(b, c, h, w, cfg.background, device=target.device, dtype=target.dtype)
+    small, state, out = _resize(target, cfg.size), model.initial_state(b), []
+    for t in range(steps):
+        progress = target.new_full((b,), t / cfg.steps)
+        strokes, state = model.step(small, _resize(canvas, cfg.size), progress, state)  # (B, k, 13)
+        if cfg.colour == "solved":  # as Painter.lay_solved
+            colours = []
+            for run in window_runs(strokes, h, w, cfg.edge):
+                part = strokes[:, run]
+                windows, origins = fast_alpha_windows(part.reshape(-1, STROKE_SIZE), h, w, cfg.edge, cfg.style)
+                canvas, colour = composite_solved_windows(canvas, windows, origins, stroke_colour(part, c), target)
+                colours.append(colour)
+            strokes = torch.cat([strokes[..., SHAPE], torch.cat(colours, 1).expand(-1, -1, 3)], -1)
+        else:
+            canvas = paint(canvas, strokes, cfg.mode, cfg.style, cfg.edge, window=True)
+        out.append(strokes)
+    return out, canvas
+
+
+@torch.no_grad()
 def paint_pictures(
-    model: Painter, target: Tensor, strokes: int, style: str | None = None, one_pass_up_to: float = 2.0
+    model: Painter,
+    target: Tensor,
+    strokes: int,
+    style: str | None = None,
+    one_pass_up_to: float = 2.0,
+    window: bool = True,
 ) -> Painting:
     """Paint pictures (B, C, H, W) in [0, 1] with at most ``strokes`` strokes each, rendered in
     ``style`` (default: the painter's own); larger than ``one_pass_up_to`` × the painter's size,
     coarse to fine (:func:`plan`). Float64, float16 and bfloat16 pictures are cast to the
-    painter's dtype; integer pictures, values outside [0, 1] and empty batches are refused."""
+    painter's dtype; integer pictures, values outside [0, 1] and empty batches are refused.
+
+    The canvas the painter painted is the painting when it holds exactly the strokes kept, in the
+    style asked for; otherwise (a budget that ends within a step, another style) the strokes are
+    painted again, each on its window. ``window=False`` is the earlier path, kept for comparison
+    (bench/paint_speed.py): the painter's own rollout on whole canvases, then every stroke painted
+    again on the whole canvas.
+    """
     cfg = model.cfg
     target = check_images(target, dtype=next(model.parameters()).dtype)
     b, c, h, w = target.shape
@@ -79,13 +129,22 @@ def paint_pictures(
     if h != w:
         raise ValueError(f"pictures are painted square; got {h}×{w} (resize them first)")
     coarse, grid, patch_steps = plan(strokes, h, cfg.size, cfg.strokes_per_step, one_pass_up_to)
-    r = model.rollout(target, coarse)
-    steps = _trim(list(r.strokes), strokes)  # (B, k, 13) each
+    if window:
+        painted, seen = rollout_windows(model, target, coarse)  # seen: the canvas the painter painted
+    else:
+        r = model.rollout(target, coarse)
+        painted, seen = list(r.strokes), r.canvases[-1]
+    steps, canvas = _trim(painted, strokes), seen  # (B, k, 13) each
+    style = style or cfg.style
+    trimmed = any(s.shape[1] < p.shape[1] for s, p in zip(steps, painted, strict=True))
+    empty = blank(b, c, h, w, cfg.background, device=target.device, dtype=target.dtype)
+    if window and (trimmed or style != cfg.style):
+        canvas = paint(empty, torch.cat(steps, 1), cfg.mode, style, cfg.edge, window=True)
     if grid > 1:
         budget = strokes - sum(s.shape[1] for s in steps)
         side = h // grid
         frac = side / h
-        patches = _tiles(r.canvases[-1][..., : side * grid, : side * grid], grid)  # (B·g², C, s, s)
+        patches = _tiles(seen[..., : side * grid, : side * grid], grid)  # (B·g², C, s, s)
         pr = model.rollout(_tiles(target[..., : side * grid, : side * grid], grid), patch_steps, patches, start=coarse)
         lefts = (torch.arange(grid).repeat(grid) * frac).tolist()  # row-major tiles
         tops = (torch.arange(grid).repeat_interleave(grid) * frac).tolist()
@@ -94,17 +153,21 @@ def paint_pictures(
             mapped = torch.cat([map_strokes(tiles[:, i], lefts[i], tops[i], frac) for i in range(grid * grid)], 1)
             steps.extend(_trim([mapped], budget))
             budget -= steps[-1].shape[1]
-    steps = [s for s in steps if s.shape[1]]
-    empty = blank(b, c, h, w, cfg.background, device=target.device, dtype=target.dtype)
-    return Painting(steps, paint(empty, torch.cat(steps, 1), cfg.mode, style or cfg.style))
+            if window:
+                canvas = paint(canvas, steps[-1], cfg.mode, style, cfg.edge, window=True)
+    if not window:  # the earlier path: every stroke again, on the whole canvas
+        canvas = paint(empty, torch.cat(steps, 1), cfg.mode, style, cfg.edge)
+    return Painting([s for s in steps if s.shape[1]], canvas)
 
 
-def paint_picture(model: Painter, target: Tensor, strokes: int, style: str | None = None) -> Painting:
+def paint_picture(
+    model: Painter, target: Tensor, strokes: int, style: str | None = None, window: bool = True
+) -> Painting:
     """Paint one picture (C, H, W): per-step strokes (n_i, 13) and the canvas (C, H, W)."""
     if not isinstance(target, Tensor) or target.dim() != 3:
         shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
         raise ValueError(f"paint_picture paints one picture (channels, height, width), got {shape}")
-    p = paint_pictures(model, target.unsqueeze(0), strokes, style)
+    p = paint_pictures(model, target.unsqueeze(0), strokes, style, window=window)
     return Painting([s[0] for s in p.steps], p.canvas[0])
 
 

@@ -10,7 +10,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -45,13 +44,50 @@ def tile_grid(tiles: Sequence[Image.Image], cols: int, pad: int = 4, background:
     return np.asarray(canvas)
 
 
-def write_gif(frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float = 2.0, hold_last: int = 3) -> Path:
-    """Write frames as a looping GIF, atomically (a half-written file never replaces a good one)."""
+def gif_palette(frames: Sequence[np.ndarray], sampled: int = 6) -> Image.Image:
+    """One 256-colour palette for every frame (median cut): the last frame in full, which shows the
+    finished picture, and up to ``sampled`` other frames at every second pixel.
+
+    frames: (H, W, 3) uint8 arrays  ->  a palette ("P") image for :meth:`PIL.Image.Image.quantize`
+    """
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), sampled + 1)).round().astype(int))[:-1]
+    w = frames[-1].shape[1]
+    parts = [frames[-1].reshape(-1, w, 3)]
+    for i in picks:
+        sub = np.ascontiguousarray(frames[i][::2, ::2]).reshape(-1, 3)
+        sub = sub[: len(sub) // w * w]  # whole rows of the last frame's width
+        parts.append(sub.reshape(-1, w, 3))
+    sample = Image.fromarray(np.concatenate(parts, 0), "RGB")
+    return sample.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+
+
+def write_gif(
+    frames: Sequence[np.ndarray],
+    path: str | os.PathLike[str],
+    fps: float = 2.0,
+    hold_last: int = 3,
+    shared_palette: bool = True,
+) -> Path:
+    """Write frames as a looping GIF, atomically (a half-written file never replaces a good one).
+
+    The frames share one palette (:func:`gif_palette`), quantised once and mapped to it without
+    dithering, so Pillow stores each frame as its change from the one before. ``shared_palette=False``
+    is the earlier path, kept for comparison: imageio, a palette quantised for every frame."""
     if not frames:
         raise ValueError("no frames to write")
-    frames = list(frames) + [frames[-1]] * hold_last
+    if not shared_palette:
+        import imageio.v3 as iio
+
+        with atomic_path(path) as tmp:
+            stack = np.stack([*frames, *[frames[-1]] * hold_last])
+            iio.imwrite(tmp, stack, extension=".gif", duration=1000 / fps, loop=0)
+        return Path(path)
+    palette = gif_palette(frames)
+    images = [Image.fromarray(np.ascontiguousarray(f), "RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+              for f in frames]  # fmt: skip
+    images += [images[-1]] * hold_last
     with atomic_path(path) as tmp:
-        iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
     return Path(path)
 
 
@@ -112,9 +148,12 @@ def paint_frames(
     scale: int = 2,
     outline: bool = False,
     every: int = 1,
+    window: bool = True,
 ) -> list[np.ndarray]:
     """One frame per painting step (or every ``every`` steps): target and canvas side by side,
-    optionally with the centre lines of the strokes that step added.
+    optionally with the centre lines of the strokes that step added. Each step paints its strokes
+    over the canvas so far, each stroke on its window only (fast mode; ``window=False``: on the
+    whole canvas, the earlier path).
 
     target: (C, H, W) in [0, 1];  steps: per step, its strokes (n_i, 13)
     returns: frames (H', W', 3) uint8
@@ -127,7 +166,7 @@ def paint_frames(
     font = ImageFont.load_default()
     frames, count = [], 0
     for i, strokes in enumerate(steps):
-        canvas = paint(canvas, strokes[None].to(canvas.dtype), mode, style)
+        canvas = paint(canvas, strokes[None].to(canvas.dtype), mode, style, window=window)
         count += strokes.shape[0]
         if (i + 1) % every and i + 1 != len(steps):
             continue

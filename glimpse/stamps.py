@@ -34,6 +34,7 @@ from glimpse.strokes import (
     Style,
     bezier,
     bristles,
+    brush_offset,
     lerp,
     pixel_centres,
     radius_px,
@@ -55,15 +56,15 @@ def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
     return (length / (SPACING * sigma)).ceil().long() + 1
 
 
-def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool) -> tuple[Tensor, ...]:
-    """Stamp fields of strokes that all use the stamps at curve parameters t (n,).
+def _stamps(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, ...]:
+    """The stamps of strokes that all use the stamps at curve parameters t (n,).
 
-    strokes: (N, 13)  ->  density, tfield (N, H, W), ends (N, 4), and for the oil style the signed
-    distance across the stroke (N, H, W), px (else None)
+    strokes: (N, 13)  ->  centres (N, n, 2) px as (x, y), t (N, n), σ (N, n) px, weights (N, n),
+    radii (N, 2) px at t = 0 and t = 1
     """
     scale = strokes.new_tensor([width, height])
-    pts, tangent, t = bezier(strokes, t)
-    pts, tangent = pts * scale, tangent * scale  # (N, n, 2) px
+    pts, _, t = bezier(strokes, t)
+    pts = pts * scale  # (N, n, 2) px
     radii = radius_px(strokes[:, RADII], height, width)  # (N, 2) px at t = 0 and t = 1
     sigma = (lerp(radii[:, 0:1], radii[:, 1:2], t) / HALF_MAX).clamp_min(SIGMA_MIN)  # (N, n)
     # arc length each stamp stands for (trapezoid rule), plus extra weight at each end for round caps
@@ -71,8 +72,19 @@ def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool
     ds = F.pad(seg, (0, 1)) / 2 + F.pad(seg, (1, 0)) / 2
     w = ds / (sigma * math.sqrt(2 * math.pi))
     w = w + _end_weights(seg.sum(1), sigma)
-    dx = pixel_centres(width, strokes) - pts[..., 0:1]  # (N, n, W): pixel minus stamp, px
-    dy = pixel_centres(height, strokes) - pts[..., 1:2]  # (N, n, H)
+    return pts, t, sigma, w, radii
+
+
+def _fields(
+    strokes: Tensor, pts: Tensor, t: Tensor, sigma: Tensor, w: Tensor, radii: Tensor, xs: Tensor, ys: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The two stamp fields on a grid of pixel centres, and the ends (radius, opacity) of each stroke.
+
+    stamps as from :func:`_stamps`;  xs: (W,) or (N, 1, W) and ys: (H,) or (N, 1, H) pixel centres, px
+    returns: density, tfield (N, H, W), ends (N, 4)
+    """
+    dx = xs - pts[..., 0:1]  # (N, n, W): pixel minus stamp, px
+    dy = ys - pts[..., 1:2]  # (N, n, H)
     gx = torch.exp(-0.5 * (dx / sigma[..., None]) ** 2)
     gy = torch.exp(-0.5 * (dy / sigma[..., None]) ** 2)
     # two weighted fields, the density Σ_j w_j gy_j(y) gx_j(x) and its t-weighted twin, each one
@@ -83,14 +95,16 @@ def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int, oil: bool
     tfield = torch.bmm(gy_t, t[..., None] * wgx)
     a0, a2 = strokes[:, OPACITIES].unbind(1)
     ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], a0, a2 - a0], -1)
-    if not oil:
-        return density, tfield, ends, None
-    _, safe = _guarded(density)
-    normal = torch.stack([-tangent[..., 1], tangent[..., 0]], -1)
-    normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, n, 2)
-    across = torch.bmm(gy_t, (w * normal[..., 0])[..., None] * dx * gx)
-    across = across + torch.bmm((dy * gy).transpose(1, 2), (w * normal[..., 1])[..., None] * gx)
-    return density, tfield, ends, across / safe
+    return density, tfield, ends
+
+
+def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Stamp fields of strokes that all use the stamps at curve parameters t (n,), on the whole canvas.
+
+    strokes: (N, 13)  ->  density, tfield (N, H, W), ends (N, 4)
+    """
+    stamps = _stamps(strokes, t, height, width)
+    return _fields(strokes, *stamps, pixel_centres(width, strokes), pixel_centres(height, strokes))
 
 
 def _guarded(density: Tensor) -> tuple[Tensor, Tensor]:
@@ -248,25 +262,120 @@ def _stamp_params(n: int, like: Tensor) -> Tensor:
     return torch.linspace(0, 1, n, device=like.device, dtype=like.dtype)
 
 
-def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, style: Style = "flat") -> Tensor:
-    """Coverage of each stroke from separable Gaussian stamps. (N, 13) -> (N, H, W)"""
-    if strokes.shape[0] == 0:
-        return strokes.new_zeros(0, height, width)
-    with torch.no_grad():  # group strokes by stamp count, rounded up to a power of two
+def _stamp_groups(strokes: Tensor, height: int, width: int) -> list[tuple[int, Tensor | None]]:
+    """Strokes grouped by stamp count, rounded up to a power of two: (count, rows or None for all)."""
+    with torch.no_grad():
         need = stamps_needed(strokes, height, width).clamp(4, 4096)
         groups = (2 ** torch.log2(need.float()).ceil()).long()
     sizes = groups.unique().tolist()
-    rows = None if len(sizes) == 1 else tuple((groups == n).nonzero().squeeze(1) for n in sizes)
+    if len(sizes) == 1:
+        return [(sizes[0], None)]
+    return [(n, (groups == n).nonzero().squeeze(1)) for n in sizes]
+
+
+def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, style: Style = "flat") -> Tensor:
+    """Coverage of each stroke from separable Gaussian stamps, on the whole canvas. (N, 13) -> (N, H, W)"""
+    if strokes.shape[0] == 0:
+        return strokes.new_zeros(0, height, width)
+    groups = _stamp_groups(strokes, height, width)
+    rows = None if len(groups) == 1 else tuple(r for _, r in groups)
     compiled = _use_compiled(strokes)
     stamp = _compiled(_stamp_fields) if compiled else _stamp_fields
-    parts = [
-        stamp(strokes if rows is None else strokes[r], _stamp_params(n, strokes), height, width, style == "oil")
-        for n, r in zip(sizes, rows or (None,), strict=True)
-    ]
+    parts = [stamp(strokes if r is None else strokes[r], _stamp_params(n, strokes), height, width) for n, r in groups]
     if compiled:
-        alpha = _CompiledTube.apply(edge, rows, *(f for part in parts for f in part[:3]))
+        alpha = _CompiledTube.apply(edge, rows, *(f for part in parts for f in part))
     else:  # autograd through the pure function: it keeps the per-pixel terms, faster than recomputing
-        alpha = _in_stroke_order([tube_coverage(*part[:3], edge) for part in parts], rows)
+        alpha = _in_stroke_order([tube_coverage(*part, edge) for part in parts], rows)
     if style == "oil":
-        alpha = alpha * bristles(_in_stroke_order([part[3] for part in parts], rows), strokes)
+        t = _in_stroke_order([tfield / _guarded(density)[1] for density, tfield, _ in parts], rows)  # (N, H, W)
+        xs, ys = pixel_centres(width, strokes), pixel_centres(height, strokes)
+        alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes)
     return alpha
+
+
+# Window sides: about √2 apart, so that a window holds at most twice the pixels its stroke needs.
+WINDOW_SIDES = sorted({round(8 * 2 ** (k / 2)) for k in range(23)})  # 8, 11, 16, 23, 32, ... 16384
+WINDOW_EDGES = 18  # a window reaches this many edge widths past a stroke's radius: α < 2e-8 beyond
+
+
+def window_reach(sigma: Tensor, weights: Tensor, radii: Tensor, edge: float) -> Tensor:
+    """How far from its nearest stamp a stroke can colour a pixel, px.
+
+    The density at a pixel is at most the stamps' total weight W times the nearest stamp's
+    Gaussian, so it reads a distance at most 2σ² ln W short of the true one; past that, coverage
+    is o sigmoid((r - d) / edge) < 2e-8 once d > r + 18 edge.
+
+    sigma, weights: (N, n);  radii: (N, 2) px  ->  (N,)
+    """
+    r = radii.max(-1).values
+    s = sigma.max(-1).values
+    spread = 2 * s * s * weights.sum(-1).clamp_min(1).log()
+    return ((r + WINDOW_EDGES * edge) ** 2 + spread).sqrt() + 1
+
+
+def stroke_windows(pts: Tensor, reach: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """Each stroke's window: the box of its stamps grown by ``reach`` (px), clipped to the canvas
+    and padded to a side from WINDOW_SIDES (so that strokes share few window shapes).
+
+    pts: (N, n, 2) stamp centres, px;  reach: (N,)  ->  origins (N, 2) and sizes (N, 2), long, as (x, y)
+    """
+    canvas = torch.tensor([width, height], device=pts.device)
+    lo = (pts.amin(1) - reach[:, None]).floor().long().clamp_min(0)  # (N, 2)
+    hi = torch.minimum((pts.amax(1) + reach[:, None]).ceil().long(), canvas)
+    span = (hi - lo).clamp_min(1)
+    sides = torch.tensor(WINDOW_SIDES, device=pts.device)
+    side = sides[torch.searchsorted(sides, span.max(-1).values).clamp_max(len(WINDOW_SIDES) - 1)]
+    size = torch.minimum(side[:, None], canvas)
+    origin = torch.minimum((lo - (size - span) // 2).clamp_min(0), canvas - size)  # the box stays inside
+    return origin, size
+
+
+def window_boxes(strokes: Tensor, height: int, width: int, edge: float = 0.5) -> tuple[Tensor, Tensor]:
+    """Each stroke's window (:func:`stroke_windows`) without rendering it.
+
+    strokes: (N, 13)  ->  origins (N, 2) and sizes (N, 2), long, as (x, y)
+    """
+    origins = torch.zeros(strokes.shape[0], 2, dtype=torch.long, device=strokes.device)
+    sizes = torch.zeros_like(origins)
+    with torch.no_grad():
+        for n, rows in _stamp_groups(strokes, height, width):
+            rows = slice(None) if rows is None else rows
+            pts, _, sigma, w, radii = _stamps(strokes[rows], _stamp_params(n, strokes), height, width)
+            origins[rows], sizes[rows] = stroke_windows(pts, window_reach(sigma, w, radii, edge), height, width)
+    return origins, sizes
+
+
+def fast_alpha_windows(
+    strokes: Tensor, height: int, width: int, edge: float = 0.5, style: Style = "flat"
+) -> tuple[list[Tensor], Tensor]:
+    """Coverage of each stroke on its window only (:func:`stroke_windows`): the pixels its paint
+    reaches, not the whole canvas. Inside its window a stroke's coverage is what :func:`fast_alpha`
+    gives there; outside it is below 2e-8. Differentiable (eager autograd, no compiled kernels).
+
+    strokes: (N, 13)  ->  α windows in stroke order, each (h_i, w_i), and their origins (N, 2) long
+    as (left, top) px
+    """
+    windows: list[Tensor | None] = [None] * strokes.shape[0]
+    origins = torch.zeros(strokes.shape[0], 2, dtype=torch.long, device=strokes.device)
+    for n, rows in _stamp_groups(strokes, height, width):
+        rows = torch.arange(strokes.shape[0], device=strokes.device) if rows is None else rows
+        group = strokes[rows]
+        pts, t, sigma, w, radii = _stamps(group, _stamp_params(n, strokes), height, width)
+        with torch.no_grad():
+            origin, size = stroke_windows(pts, window_reach(sigma, w, radii, edge), height, width)
+        shapes, which = size.unique(dim=0, return_inverse=True)
+        for k, (ww, wh) in enumerate(shapes.tolist()):
+            sel = (which == k).nonzero().squeeze(1)
+            left, top = origin[sel, 0:1, None].to(strokes.dtype), origin[sel, 1:2, None].to(strokes.dtype)
+            xs = pixel_centres(ww, strokes) + left  # (k, 1, ww): exactly the canvas's pixel centres
+            ys = pixel_centres(wh, strokes) + top  # (k, 1, wh)
+            s = group[sel]
+            density, tfield, ends = _fields(s, pts[sel], t[sel], sigma[sel], w[sel], radii[sel], xs, ys)
+            alpha = tube_coverage(density, tfield, ends, edge)  # (k, wh, ww)
+            if style == "oil":
+                tt = tfield / _guarded(density)[1]
+                alpha = alpha * bristles(brush_offset(s, tt, xs, ys.transpose(1, 2), height, width), tt, s)
+            for j, a in zip(rows[sel].tolist(), alpha.unbind(0), strict=True):
+                windows[j] = a
+            origins[rows[sel]] = origin[sel]
+    return windows, origins

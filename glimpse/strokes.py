@@ -48,6 +48,7 @@ MODES = ("fast", "crisp")
 STYLES = ("flat", "oil")
 BRISTLE_PERIOD = 2.5  # px between oil-brush bristle streaks
 BRISTLE_DEPTH = 0.45  # how much paint the streaks leave out
+THINNING = 0.35  # how much thinner the paint is at the end of a stroke than at its start
 
 
 def check_strokes(strokes: Tensor) -> None:
@@ -91,11 +92,61 @@ def pixel_centres(n: int, like: Tensor) -> Tensor:
     return torch.arange(n, device=like.device, dtype=like.dtype) + 0.5
 
 
-def bristles(across: Tensor, strokes: Tensor) -> Tensor:
-    """Oil-brush streaks: a factor in [1 - depth, 1] that varies across the stroke (px) and runs
-    along it. The streak phase is a texture seed: a hash of the stroke's numbers rounded to 1/512,
-    so it is constant under small changes and no gradient flows through it."""
+def texture_seed(strokes: Tensor) -> tuple[Tensor, Tensor]:
+    """Two numbers in [0, 1) per stroke from a hash of its TEXTURE_KEY numbers rounded to 1/512:
+    the streaks' phase and, for a dot, the brush's direction. Constant under small changes; no
+    gradient flows through them.  (N, 13) -> (N,), (N,)"""
     key = (strokes[:, TEXTURE_KEY].detach() * 512).round() @ strokes.new_tensor([0.618034, 0.414214, 0.732051])
-    phase = key - key.floor()  # (N,)
+    phase = key - key.floor()
+    turn = key * 1.618034
+    return phase, turn - turn.floor()
+
+
+def brush_offset(strokes: Tensor, t: Tensor, xs: Tensor, ys: Tensor, height: int, width: int) -> Tensor:
+    """Signed distance across the brush (px) of pixels at (xs, ys) whose local curve parameter is t.
+
+    The brush moves along the centre line, so a pixel lies at B(t) + offset · n̂ with n̂ the unit
+    normal of the brush's direction there. A stroke at least 2× as long as it is wide takes the
+    centre line's tangent as its direction: the streaks follow a bending stroke. A dab, at most half
+    as long as it is wide, takes its chord P2 - P0 (a dot: an angle from :func:`texture_seed`), so
+    its streaks are straight, never rings around a tight bend or a cap; lengths between blend the two.
+
+    strokes: (N, 13);  t: (N, H, W);  xs: (W,) or (N, 1, W) and ys: (H,) or (N, H, 1) pixel
+    centres, px  ->  (N, H, W)
+    """
+    xs = xs.view(1, 1, -1) if xs.dim() == 1 else xs
+    ys = ys.view(1, -1, 1) if ys.dim() == 1 else ys
+    scale = strokes.new_tensor([width, height])
+    p0, p2 = strokes[:, START] * scale, strokes[:, END] * scale  # (N, 2) px
+    p1 = p0 + (p2 - p0) * strokes[:, CONTROL]
+    c0, c1, c2 = (p[:, :, None, None] for p in (p0, p1 - p0, p2 - p1))  # (N, 2, 1, 1)
+    tt = t[:, None]  # (N, 1, H, W)
+    centre = c0 + 2 * tt * c1 + tt * tt * (c2 - c1)  # B(t) = P0 + 2t(P1 - P0) + t²(P2 - 2P1 + P0)
+    tangent = 2 * (1 - tt) * c1 + 2 * tt * c2  # (N, 2, H, W)
+    tangent = tangent / (tangent.square().sum(1, keepdim=True) + 1e-12).sqrt()
+    chord = p2 - p0
+    chord_len = (chord.square().sum(-1, keepdim=True) + 1e-12).sqrt()  # (N, 1)
+    _, turn = texture_seed(strokes)
+    angle = 2 * math.pi * turn
+    dot = torch.stack([angle.cos(), angle.sin()], -1)  # (N, 2)
+    dab = torch.where(chord_len > 1e-3, chord / chord_len, dot)  # (N, 2)
+    length = ((p1 - p0).square().sum(-1) + 1e-12).sqrt() + ((p2 - p1).square().sum(-1) + 1e-12).sqrt()  # (N,)
+    wide = 2 * radius_px(strokes[:, RADII], height, width).max(-1).values
+    straight = ((length / wide - 0.5) / 1.5).clamp(0, 1)[:, None, None, None]  # 0: a dab, 1: a stroke
+    direction = straight * tangent + (1 - straight) * dab[:, :, None, None]
+    direction = direction / (direction.square().sum(1, keepdim=True) + 1e-12).sqrt()
+    dx, dy = xs - centre[:, 0], ys - centre[:, 1]  # (N, H, W)
+    return dx * -direction[:, 1] + dy * direction[:, 0]
+
+
+def bristles(across: Tensor, t: Tensor, strokes: Tensor) -> Tensor:
+    """The oil brush: a factor in [0, 1] on a stroke's coverage. Streaks of period BRISTLE_PERIOD px
+    across the brush leave out up to BRISTLE_DEPTH of the paint; they depend on the offset across
+    the brush only (:func:`brush_offset`), so they run along the stroke. The brush runs dry toward
+    the end: the paint thins by a factor 1 - THINNING · t².
+
+    across, t: (N, H, W);  strokes: (N, 13)  ->  (N, H, W)
+    """
+    phase, _ = texture_seed(strokes)
     wave = torch.cos(2 * math.pi * (across / BRISTLE_PERIOD + phase[:, None, None]))
-    return 1 - BRISTLE_DEPTH * (0.5 + 0.5 * wave)
+    return (1 - BRISTLE_DEPTH * (0.5 + 0.5 * wave)) * (1 - THINNING * t * t)

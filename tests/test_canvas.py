@@ -35,7 +35,7 @@ def test_stroke_covers_its_centre_line_and_not_far_pixels(mode, style):
     cols = (pts[0, :, 0] * 64).long()
     rows = (pts[0, :, 1] * 64).long()
     on_line = alpha[rows, cols]
-    assert on_line.min() > (0.5 if style == "oil" else 0.9)
+    assert on_line.min() > (0.3 if style == "oil" else 0.9)  # oil: streaks, and the paint thins toward the end
     # the stroke spans x 15.7-41.9 px and y 22.1-38.7 px; ten pixels beyond that, nothing
     far = torch.ones(64, 64, dtype=torch.bool)
     far[12:49, 5:52] = False

@@ -33,7 +33,7 @@ def test_failed_write_keeps_the_old_gif(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("glimpse.render.iio.imwrite", broken)
+    monkeypatch.setattr("PIL.Image.Image.save", broken)
     with pytest.raises(OSError, match="disk full"):
         write_gif([frame + 255], path)
     assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
