@@ -2,6 +2,8 @@
 
     glimpse ram-gif [--checkpoint PATH] [--out ram_mnist.gif] [--digits 8] [--data-root DIR]
     glimpse paint IMAGE [--strokes 200] [--size 128] [--crop L T R B] [--out painting.gif] [--style flat|oil]
+    glimpse paint IMAGE ... [--svg OUT.svg] [--strokes-json OUT.json]
+    glimpse render OUT.json [--size S] [--out X.png|X.gif|X.svg] [--style flat|oil]
     glimpse paint-mnist [--digits 6] [--out paint_mnist.gif] [--data-root DIR]
     glimpse plot RUN [RUN ...] [--out curves.png] [--x epoch|wall]
     glimpse draw [--out draw.gif] [--samples 16] [--reconstruct] [--checkpoint PATH] [--data-root DIR]
@@ -9,7 +11,9 @@
 ``ram-gif`` draws a glimpse classifier at work on MNIST test digits: the boxes of every retina
 scale at each step, the path of earlier glimpses, and the predicted class with its probability.
 ``paint`` paints any picture stroke by stroke and writes a GIF (target and canvas side by side,
-one frame per step) and the final PNG; ``paint-mnist`` does the same for MNIST test digits.
+one frame per step) and the final PNG, and with ``--svg`` / ``--strokes-json`` the strokes
+themselves (vector art; the 13 numbers of each, which ``render`` paints again at any size);
+``paint-mnist`` does the same for MNIST test digits.
 Without ``--checkpoint`` each uses the small model shipped inside the package.
 
 Every option is checked before anything is loaded or written (limits: ``--size`` up to 4096,
@@ -97,9 +101,14 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     image = Path(a.image)
     if not image.is_file():
         raise UsageError(f"{image}: no such picture" if not image.is_dir() else f"{image} is a folder, not a picture")
-    options.refuse_overwrite([out, png], a.force, ["--out", "--png"], inputs=[image])  # before the suffixes: same.png
+    extra = [(Path(p), flag) for p, flag in ((a.svg, "--svg"), (a.strokes_json, "--strokes-json")) if p]
+    options.refuse_overwrite(
+        [out, png, *(p for p, _ in extra)], a.force, ["--out", "--png", *(f for _, f in extra)], inputs=[image]
+    )  # before the suffixes: same.png
     options.suffix(out, "--out", ".gif")
     options.suffix(png, "--png", ".png")
+    for path, flag in extra:
+        options.suffix(path, flag, ".svg" if flag == "--svg" else ".json")
     model = load_model(checkpoint_path(a.checkpoint, "painter"), kind="painter")
     cfg = model.cfg
     coarse, grid, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
@@ -132,15 +141,72 @@ def paint_cmd(a: argparse.Namespace) -> Path:
         target, painting.steps, model.cfg.mode, a.style or model.cfg.style, model.cfg.background,
         options.frame_scale(a.size), a.outline,
     )  # fmt: skip
-    options.write_together(
-        [(png, lambda tmp: final.save(tmp, format="PNG")), (out, lambda tmp: write_gif(frames, tmp, a.fps))]
-    )
+    outputs = [(png, lambda tmp: final.save(tmp, format="PNG")), (out, lambda tmp: write_gif(frames, tmp, a.fps))]
+    if extra:
+        from glimpse.stroke_files import StrokeList
+
+        c, h, w = painting.canvas.shape
+        strokes = StrokeList(
+            torch.cat(painting.steps).float(), h, w, c, cfg.mode, a.style or cfg.style, cfg.edge, cfg.background,
+            [s.shape[0] for s in painting.steps],
+        )  # fmt: skip
+        for path, flag in extra:
+            outputs.append((path, lambda tmp, flag=flag: _write_strokes(strokes, tmp, flag)))
+    options.write_together(outputs)
     gif = time.perf_counter() - t0 - painted
     n = sum(s.shape[0] for s in painting.steps)
     print(
         f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); "
-        f"wrote {png} and {out} ({len(frames)} frames in {gif:.2f} s)"
+        f"wrote {png} and {out} ({len(frames)} frames; written in {gif:.2f} s)" + "".join(f" and {p}" for p, _ in extra)
     )
+    return out
+
+
+def _write_strokes(strokes, tmp: Path, flag: str) -> None:
+    """Write a stroke list as ``--svg`` (vector art) or ``--strokes-json`` (the 13 numbers)."""
+    from glimpse.stroke_files import write_strokes_json
+    from glimpse.svg import strokes_svg
+
+    if flag == "--svg":
+        svg = strokes_svg(strokes.strokes, strokes.height, strokes.width, strokes.channels, strokes.background,
+                          strokes.edge)  # fmt: skip
+        tmp.write_text(svg, encoding="utf-8")
+    else:
+        write_strokes_json(strokes, tmp)
+
+
+def render_cmd(a: argparse.Namespace) -> Path:
+    """Render a stroke file (``glimpse paint --strokes-json``) again: a PNG, or a GIF of its steps."""
+    from glimpse.render import stroke_frames, to_rgb, write_gif
+    from glimpse.stroke_files import read_strokes_json, render_strokes
+
+    source, out = Path(a.strokes_file), Path(a.out)
+    if a.size is not None:
+        options.count(a.size, "--size", 1, MAX_SIZE)
+    options.fps(a.fps)
+    if out.suffix.lower() not in (".png", ".gif", ".svg"):
+        raise UsageError(f"--out must name a .png, .gif or .svg file, got {out}")
+    options.refuse_overwrite([out], a.force, ["--out"], inputs=[source])
+    strokes = read_strokes_json(source)
+    h, w = (a.size, a.size) if a.size is not None else (strokes.height, strokes.width)
+    if a.size is not None and strokes.height != strokes.width:  # keep the aspect: --size is the longer side
+        scale = a.size / max(strokes.height, strokes.width)
+        h, w = max(1, round(strokes.height * scale)), max(1, round(strokes.width * scale))
+    style = a.style or strokes.style
+    gif = out.suffix.lower() == ".gif"
+    options.paint_memory(len(strokes.strokes), max(h, w), len(strokes.step_strokes()) if gif else 0)
+    if out.suffix.lower() == ".svg":
+        from glimpse.svg import strokes_svg
+
+        svg = strokes_svg(strokes.strokes, h, w, strokes.channels, strokes.background, strokes.edge)
+        options.write_together([(out, lambda tmp: tmp.write_text(svg, encoding="utf-8"))])
+    elif gif:
+        frames = stroke_frames(strokes, h, w, style, options.frame_scale(max(h, w)))
+        options.write_together([(out, lambda tmp: write_gif(frames, tmp, a.fps))])
+    else:
+        image = to_rgb(render_strokes(strokes, h, w, style))
+        options.write_together([(out, lambda tmp: image.save(tmp, format="PNG"))])
+    print(f"rendered {len(strokes.strokes)} strokes from {source} at {w}×{h} ({style}); wrote {out}")
     return out
 
 
@@ -301,8 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="a painter checkpoint, or painter-30 for the shipped 30-stroke face painter (default: the 200-stroke one)",
     )
     q.add_argument("--fps", type=float, default=8.0, help=f"frames per second, above 0 and at most {MAX_FPS:g}")
-    q.add_argument("--force", action="store_true", help="overwrite --out and --png if they exist")
+    q.add_argument("--svg", help="also write the painting as vector art (a .svg file: each stroke a filled outline)")
+    q.add_argument(
+        "--strokes-json",
+        help="also write every stroke's 13 numbers in painting order, with the canvas (a .json file; "
+        "glimpse render reads it)",
+    )
+    q.add_argument(
+        "--force", action="store_true", help="overwrite --out, --png, --svg and --strokes-json if they exist"
+    )
     q.set_defaults(func=paint_cmd)
+
+    v = sub.add_parser("render", help="render a stroke file (glimpse paint --strokes-json) again, at any size")
+    v.add_argument("strokes_file", metavar="STROKES.json", help="a stroke file written by glimpse paint --strokes-json")
+    v.add_argument("--size", type=int, help=f"longer side of the picture, 1 to {MAX_SIZE} (default: the file's)")
+    v.add_argument("--out", default="render.png", help="a .png (the painting), .gif (step by step) or .svg file")
+    v.add_argument("--style", choices=["flat", "oil"], help="stroke style (default: the file's)")
+    v.add_argument("--fps", type=float, default=8.0, help=f"GIF frames per second, above 0 and at most {MAX_FPS:g}")
+    v.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    v.set_defaults(func=render_cmd)
 
     m = sub.add_parser("paint-mnist", help="paint MNIST test digits stroke by stroke")
     _digit_grid(

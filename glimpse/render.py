@@ -187,6 +187,26 @@ def paint_frames(
     return frames
 
 
+def stroke_frames(strokes, height: int, width: int, style: str | None = None, scale: int = 1) -> list[np.ndarray]:
+    """One frame per step of a stroke list (:class:`glimpse.stroke_files.StrokeList`): its canvas at
+    ``height`` × ``width``, upscaled by ``scale``, each step painted over the last (windowed), with
+    the stroke count beneath.  ->  frames (H', W', 3) uint8"""
+    from glimpse.canvas import blank, paint
+
+    canvas = blank(1, strokes.channels, height, width, strokes.background, dtype=torch.float32)
+    font = ImageFont.load_default()
+    frames, count = [], 0
+    for step in strokes.step_strokes():
+        canvas = paint(canvas, step[None], strokes.mode, style or strokes.style, strokes.edge, window=True)
+        count += step.shape[0]
+        image = to_rgb(canvas[0], scale)
+        tile = Image.new("RGB", (image.width, image.height + 18), (0, 0, 0))
+        tile.paste(image, (0, 0))
+        ImageDraw.Draw(tile).text((4, image.height + 4), f"{count} strokes", fill=(255, 255, 255), font=font)
+        frames.append(np.asarray(tile))
+    return frames
+
+
 WRITE_COLOUR = (255, 70, 70)  # DRAW's write window
 READ_COLOUR = (70, 220, 90)  # DRAW's read window
 
