@@ -105,11 +105,12 @@ def texture_seed(strokes: Tensor) -> tuple[Tensor, Tensor]:
 def brush_offset(strokes: Tensor, t: Tensor, xs: Tensor, ys: Tensor, height: int, width: int) -> Tensor:
     """Signed distance across the brush (px) of pixels at (xs, ys) whose local curve parameter is t.
 
-    The brush moves along the centre line, so a pixel lies at B(t) + offset · n̂ with n̂ the unit
-    normal of the brush's direction there. A stroke at least 2× as long as it is wide takes the
-    centre line's tangent as its direction: the streaks follow a bending stroke. A dab, at most half
-    as long as it is wide, takes its chord P2 - P0 (a dot: an angle from :func:`texture_seed`), so
-    its streaks are straight, never rings around a tight bend or a cap; lengths between blend the two.
+    Along the centre line the brush is at B(t), moving along the tangent, and a pixel lies at
+    B(t) + offset · n̂(t), n̂ the unit normal: streaks at a fixed offset follow a bending stroke.
+    Across a dab the brush moves along the chord P2 - P0 (a dot: along an angle from
+    :func:`texture_seed`), and the offset is measured from the line through P0: straight streaks,
+    never rings round a tight bend or a cap. A stroke's offset blends the two by its straightness
+    (:func:`brush_straightness`: 1 for strokes at least 2× as long as wide and gently bent).
 
     strokes: (N, 13);  t: (N, H, W);  xs: (W,) or (N, 1, W) and ys: (H,) or (N, H, 1) pixel
     centres, px  ->  (N, H, W)
@@ -122,21 +123,39 @@ def brush_offset(strokes: Tensor, t: Tensor, xs: Tensor, ys: Tensor, height: int
     c0, c1, c2 = (p[:, :, None, None] for p in (p0, p1 - p0, p2 - p1))  # (N, 2, 1, 1)
     tt = t[:, None]  # (N, 1, H, W)
     centre = c0 + 2 * tt * c1 + tt * tt * (c2 - c1)  # B(t) = P0 + 2t(P1 - P0) + t²(P2 - 2P1 + P0)
-    tangent = 2 * (1 - tt) * c1 + 2 * tt * c2  # (N, 2, H, W)
+    tangent = 2 * (1 - tt) * c1 + 2 * tt * c2  # B'(t), (N, 2, H, W)
     tangent = tangent / (tangent.square().sum(1, keepdim=True) + 1e-12).sqrt()
+    along_line = (xs - centre[:, 0]) * -tangent[:, 1] + (ys - centre[:, 1]) * tangent[:, 0]  # (N, H, W)
     chord = p2 - p0
     chord_len = (chord.square().sum(-1, keepdim=True) + 1e-12).sqrt()  # (N, 1)
     _, turn = texture_seed(strokes)
     angle = 2 * math.pi * turn
     dot = torch.stack([angle.cos(), angle.sin()], -1)  # (N, 2)
-    dab = torch.where(chord_len > 1e-3, chord / chord_len, dot)  # (N, 2)
-    length = ((p1 - p0).square().sum(-1) + 1e-12).sqrt() + ((p2 - p1).square().sum(-1) + 1e-12).sqrt()  # (N,)
+    dab = torch.where(chord_len > 1e-3, chord / chord_len, dot)[:, :, None, None]  # (N, 2, 1, 1)
+    along_chord = (xs - c0[:, 0]) * -dab[:, 1] + (ys - c0[:, 1]) * dab[:, 0]
+    straight = brush_straightness(strokes, height, width)[:, None, None]
+    return straight * along_line + (1 - straight) * along_chord
+
+
+def brush_straightness(strokes: Tensor, height: int, width: int) -> Tensor:
+    """How far an oil stroke's streaks follow its centre line (1) rather than its chord (0).
+
+    With L the length of the control polygon (px), w = 2 max(r0, r2) the width and θ the angle the
+    centre line turns through, the streaks follow the centre line as the stroke is long (L/w from
+    0.5 to 2) and gently bent (the width over the bend's radius, θ w / L, from 1.5 down to 0.5).
+    (N, 13) -> (N,) in [0, 1], differentiable
+    """
+    scale = strokes.new_tensor([width, height])
+    p0, p2 = strokes[:, START] * scale, strokes[:, END] * scale
+    p1 = p0 + (p2 - p0) * strokes[:, CONTROL]
+    a, b = p1 - p0, p2 - p1  # (N, 2)
+    length = (a.square().sum(-1) + 1e-12).sqrt() + (b.square().sum(-1) + 1e-12).sqrt()
+    cross = ((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).square() + 1e-12).sqrt()
+    turn = torch.atan2(cross, (a * b).sum(-1))  # θ in [0, π]
     wide = 2 * radius_px(strokes[:, RADII], height, width).max(-1).values
-    straight = ((length / wide - 0.5) / 1.5).clamp(0, 1)[:, None, None, None]  # 0: a dab, 1: a stroke
-    direction = straight * tangent + (1 - straight) * dab[:, :, None, None]
-    direction = direction / (direction.square().sum(1, keepdim=True) + 1e-12).sqrt()
-    dx, dy = xs - centre[:, 0], ys - centre[:, 1]  # (N, H, W)
-    return dx * -direction[:, 1] + dy * direction[:, 0]
+    long = ((length / wide - 0.5) / 1.5).clamp(0, 1)
+    gentle = (1.5 - turn * wide / length).clamp(0, 1)
+    return long * gentle
 
 
 def bristles(across: Tensor, t: Tensor, strokes: Tensor) -> Tensor:

@@ -273,3 +273,80 @@ def test_compiled_canvas_matches_eager():
             assert torch.allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)
     finally:
         compile_canvas(before)
+
+
+def _offsets_and_t(s: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Signed distance (px) of every pixel centre to the centre line of one stroke, and the curve
+    parameter of its nearest point, from a dense polyline (independent of both rasterisers)."""
+    pts, tangent, t = bezier(s[None].double(), torch.linspace(0, 1, 4001, dtype=torch.float64))
+    pts, tangent = pts[0] * size, tangent[0] * size  # (n, 2) px
+    xy = torch.stack(torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="xy"), -1)
+    d = (xy.double()[:, :, None] - pts).norm(dim=-1)  # (H, W, n)
+    k = d.argmin(-1)
+    normal = torch.stack([-tangent[:, 1], tangent[:, 0]], -1)
+    normal = normal / normal.norm(dim=-1, keepdim=True)
+    offset = ((xy.double() - pts[k]) * normal[k]).sum(-1)
+    return offset, t[0][k]
+
+
+def _spread_by_bin(values: torch.Tensor, key: torch.Tensor, width: float) -> float:
+    """The largest range of ``values`` among pixels whose ``key`` falls in one bin of ``width``."""
+    bins = (key / width).round()
+    return max((values[bins == b].max() - values[bins == b].min()).item() for b in bins.unique())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_oil_texture_runs_along_the_stroke_and_thins_toward_its_end(mode):
+    from glimpse.strokes import THINNING
+
+    # a long, gently bending stroke of constant radius (6.9 px) and opacity
+    s = stroke(0.15, 0.3, 0.85, 0.55, r=0.2, ctrl=(0.5, 0.9))
+    size = 128
+    oil, flat = (stroke_alpha(s[None], size, size, mode, style)[0].double() for style in ("oil", "flat"))
+    offset, t = _offsets_and_t(s, size)
+    inside = (flat > 0.97) & (t > 0.1) & (t < 0.9)  # well inside, away from the caps
+    texture = oil / flat / (1 - THINNING * t * t)  # the streaks alone, the thinning divided out
+    assert inside.sum() > 500
+    # constant along the centre line at a fixed offset across it (bins of 0.05 px: the streak
+    # period is 2.5 px, so a bin spans at most 0.03 of the texture's range)
+    assert _spread_by_bin(texture[inside], offset[inside], 0.05) < 0.06
+    assert texture[inside].max() - texture[inside].min() > 0.3  # and it does streak across
+    # the paint thins toward the end
+    start, end = inside & (t < 0.3), inside & (t > 0.7)
+    assert (oil / flat)[end].mean() < 0.9 * (oil / flat)[start].mean()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_oil_dabs_have_straight_streaks_not_rings(mode):
+    # a short, broad, bent dab: shorter than it is wide
+    s = stroke(0.45, 0.5, 0.53, 0.46, r=0.5, ctrl=(1.0, 0.0))
+    size = 96
+    oil, flat = (stroke_alpha(s[None], size, size, mode, style)[0].double() for style in ("oil", "flat"))
+    scale = torch.tensor([size, size], dtype=torch.float64)
+    p0, p2 = s[:2].double() * scale, s[4:6].double() * scale
+    chord = (p2 - p0) / (p2 - p0).norm()
+    xy = torch.stack(torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="xy"), -1).double()
+    across = ((xy - p0) * torch.stack([-chord[1], chord[0]])).sum(-1)  # offset across the chord
+    along = ((xy - p0) * chord).sum(-1)
+    radial = (xy - (p0 + p2) / 2).norm(dim=-1)
+    inside = (flat > 0.97) & (along.abs() < 3)  # a band across the dab, where the thinning is ~constant
+    ratio = oil / flat
+    assert inside.sum() > 60
+    assert _spread_by_bin(ratio[inside], across[inside], 0.05) < 0.06  # straight streaks along the chord
+    assert _spread_by_bin(ratio[inside], radial[inside], 0.05) > 0.2  # not rings round the centre
+
+
+def test_flat_style_is_untouched_by_the_oil_texture():
+    # the flat style never evaluates the texture: the same numbers with the texture replaced
+    torch.manual_seed(8)
+    s = torch.rand(2, 9, 13)
+    before = paint(blank(2, 3, 30, 26), s)
+    import glimpse.stamps
+
+    original = glimpse.stamps.bristles
+    glimpse.stamps.bristles = None  # would fail if called
+    try:
+        assert torch.equal(paint(blank(2, 3, 30, 26), s), before)
+        assert torch.equal(paint(blank(2, 3, 30, 26), s, window=True), paint(blank(2, 3, 30, 26), s, window=True))
+    finally:
+        glimpse.stamps.bristles = original
