@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(a.threads)
     picture = Path(a.data_root) / "public" / "astronaut.png"
     results = {
-        "command": "python -m bench.paint_speed " + " ".join(argv or []),
+        "command": "python -m bench.paint_speed " + " ".join(argv if argv is not None else sys.argv[1:]),
         "picture": str(picture),
         "threads": a.threads,
         "repeats": a.repeats,

@@ -79,6 +79,21 @@ def bezier(strokes: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return pts, tangent, t.squeeze(-1)
 
 
+def stroke_dimensions(strokes: Tensor, height: int, width: int, segments: int = 64) -> tuple[Tensor, Tensor]:
+    """Each stroke's length, the arc length of its centre line (a polyline of ``segments``
+    segments), and its width, twice its mean radius, both in px on an H×W canvas.
+
+    strokes: (..., 13)  ->  length (...), width (...)
+    """
+    lead = strokes.shape[:-1]
+    flat = strokes.reshape(-1, STROKE_SIZE)
+    pts, _, _ = bezier(flat, torch.linspace(0, 1, segments + 1, device=strokes.device, dtype=strokes.dtype))
+    pts = pts * strokes.new_tensor([width, height])  # (N, m+1, 2) px
+    length = (pts[:, 1:] - pts[:, :-1]).norm(dim=-1).sum(-1)
+    wide = radius_px(flat[:, RADII], height, width).sum(-1)  # 2 × the mean of r0 and r2
+    return length.view(lead), wide.view(lead)
+
+
 def radius_px(r: Tensor, height: int, width: int) -> Tensor:
     """Stroke radius numbers in [0, 1] to pixels (Learning to Paint's range, scaled to the canvas)."""
     return (1 / 256 + r / 4) * (height + width) / 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -350,3 +352,15 @@ def test_flat_style_is_untouched_by_the_oil_texture():
         assert torch.equal(paint(blank(2, 3, 30, 26), s, window=True), paint(blank(2, 3, 30, 26), s, window=True))
     finally:
         glimpse.stamps.bristles = original
+
+
+def test_stroke_dimensions_are_arc_length_and_twice_the_mean_radius():
+    from glimpse.strokes import stroke_dimensions
+
+    straight = stroke(0.1, 0.5, 0.9, 0.5, r=0.1)  # 0.8 of 64 px long, radius 1.85 px
+    straight[RADII] = torch.tensor([0.1, 0.3])  # tapering: radii 1.85 and 5.05 px
+    bent = stroke(0.0, 0.0, 1.0, 1.0, ctrl=(1.0, 0.0))  # a quadratic through the corner (1, 0)
+    length, width = stroke_dimensions(torch.stack([straight, bent]), 64, 64)
+    assert length[0].item() == pytest.approx(51.2, rel=1e-5) and width[0].item() == pytest.approx(6.9, rel=1e-5)
+    # B(t) = (2t - t², t²): |B'(t)| = 2 sqrt((1 - t)² + t²), whose integral is 1 + asinh(1) / √2 sides
+    assert length[1].item() == pytest.approx(64 * (1 + math.asinh(1) / math.sqrt(2)), rel=1e-3)
