@@ -29,7 +29,7 @@ from glimpse.canvas import STROKE_SIZE, blank, composite_solved, paint, stroke_a
 from glimpse.config import option
 from glimpse.cores import CoreKind, make_core
 from glimpse.sensor import check_images, pad_images, retina_padded
-from glimpse.strokes import BODY, COLOUR, ENDPOINTS, OPACITIES, RADII, SHAPE
+from glimpse.strokes import BODY, COLOUR, ENDPOINTS, OPACITIES, RADII, SHAPE, brush_ends
 
 
 @dataclass
@@ -52,6 +52,9 @@ class PainterConfig:
     glimpse_size: int = option(8, "error head: retina patch side, px at --size")
     glimpse_scales: int = option(3, "error head: retina patches (8, 16, 32 px)")
     reach: float = option(0.25, "error head: how far stroke ends may lie from their peak (canvas sides)")
+    brush: float = option(
+        0.0, "error head: strokes at least this many times as long as wide, brushstrokes not dabs (0: free ends)"
+    )
     colour: Literal["head", "solved"] = option("solved", "stroke colours: least squares on the target, or the head's")
     mode: Literal["fast", "crisp"] = option("fast", "canvas rasteriser used in training")
     style: Literal["flat", "oil"] = option("flat", "stroke style")
@@ -70,6 +73,8 @@ class PainterConfig:
             self.encoder_size = max(16, self.size // 32 * 16)
         if not (0 < self.encoder_size <= self.size and self.encoder_size % 16 == 0):
             raise ValueError(f"PainterConfig.encoder_size must be a multiple of 16 up to size, got {self.encoder_size}")
+        if not 0 <= self.brush < math.inf or (self.brush and self.where != "error"):
+            raise ValueError(f"PainterConfig.brush must be a finite number >= 0 (with where='error'), got {self.brush}")
         if not (0 < self.edge < math.inf and 0 < self.reach < math.inf and 0 <= self.background <= 1):
             raise ValueError(
                 f"PainterConfig: edge and reach must be finite and > 0 and background in [0, 1], "
@@ -174,10 +179,12 @@ class ErrorGlimpseHead(nn.Module):
     under the glimpse). The peaks are a hard, non-differentiable choice, like a glimpse location.
     """
 
-    def __init__(self, hidden: int, k: int, channels: int, size: int, glimpse: int, scales: int, reach: float):
+    def __init__(
+        self, hidden: int, k: int, channels: int, size: int, glimpse: int, scales: int, reach: float, brush: float = 0.0
+    ):
         super().__init__()
         self.k, self.channels, self.size = k, channels, size
-        self.glimpse, self.scales, self.reach = glimpse, scales, reach
+        self.glimpse, self.scales, self.reach, self.brush = glimpse, scales, reach, brush
         self.look = nn.Linear(scales * 2 * channels * glimpse * glimpse, 256)
         self.context = nn.Linear(hidden, 256)
         self.where = nn.Linear(3, 256)  # x, y, progress
@@ -209,8 +216,10 @@ class ErrorGlimpseHead(nn.Module):
             centre = centre.expand(-1, -1, 3)
         colour = (centre + 0.5 * torch.tanh(a[..., COLOUR])).clamp(0, 1)
         strokes = a.new_empty(a.shape)
-        strokes[..., ENDPOINTS] = ends
         strokes[..., BODY] = torch.sigmoid(a[..., BODY])  # bend, radii, opacities
+        if self.brush:  # drawn out to at least brush × their width (glimpse.strokes.brush_ends)
+            ends = brush_ends(ends, strokes[..., RADII], self.brush)
+        strokes[..., ENDPOINTS] = ends
         strokes[..., COLOUR] = colour
         return strokes
 
@@ -230,6 +239,7 @@ class Painter(nn.Module):
                 cfg.glimpse_size,
                 cfg.glimpse_scales,
                 cfg.reach,
+                cfg.brush,
             )
         else:
             self.head = StrokeHead(cfg.hidden, cfg.strokes_per_step)

@@ -94,6 +94,26 @@ def stroke_dimensions(strokes: Tensor, height: int, width: int, segments: int = 
     return length.view(lead), wide.view(lead)
 
 
+def brush_ends(ends: Tensor, radii: Tensor, aspect: float) -> Tensor:
+    """End points that keep a stroke at least ``aspect`` × as long as it is wide (a brushstroke,
+    never a dot): the stroke keeps the centre and direction of the given ends, and its half-length
+    h becomes sqrt(h² + (aspect · w / 2)²), w = 2 · (1/256 + (r0 + r2) / 8) its width in canvas
+    sides (twice the mean radius). A stroke much longer than that keeps its ends; a dab is drawn
+    out along its chord (a dot along x). Then clamped to the canvas. Differentiable.
+
+    ends: (..., 4) as x0 y0 x2 y2 in canvas units;  radii: (..., 2) r0 r2 in [0, 1]  ->  (..., 4)
+    """
+    p0, p2 = ends[..., 0:2], ends[..., 2:4]
+    centre, chord = (p0 + p2) / 2, p2 - p0
+    norm = chord.norm(dim=-1, keepdim=True)
+    direction = torch.where(
+        norm > 1e-6, chord / norm.clamp_min(1e-6), torch.ones_like(chord) * chord.new_tensor([1.0, 0.0])
+    )
+    wide = 2 * (1 / 256 + radii.sum(-1, keepdim=True) / 8)
+    half = (norm.square() / 4 + (aspect * wide / 2).square()).sqrt()
+    return torch.cat([centre - half * direction, centre + half * direction], -1).clamp(0, 1)
+
+
 def radius_px(r: Tensor, height: int, width: int) -> Tensor:
     """Stroke radius numbers in [0, 1] to pixels (Learning to Paint's range, scaled to the canvas)."""
     return (1 / 256 + r / 4) * (height + width) / 2
