@@ -16,6 +16,8 @@ canvas ← canvas (1 - α) + α colour (greyscale canvases take the colour's lum
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -54,6 +56,7 @@ __all__ = [
     "composite_windows",
     "crisp_alpha",
     "paint",
+    "paint_steps",
     "radius_px",
     "stroke_alpha",
     "stroke_colour",
@@ -232,6 +235,46 @@ def composite_solved_windows(
         view.add_(a * (colour[:, None, None] - view))
         colours.append(colour)
     return out, torch.stack(colours).view(b, s, c)
+
+
+def paint_steps(
+    canvas: Tensor, steps: list[Tensor], mode: Mode = "fast", style: Style = "flat", edge: float = 0.5
+) -> Iterator[Tensor]:
+    """Paint steps of strokes, each (B, n_i, 13), over canvases (B, C, H, W), yielding the canvas
+    after every step: each step over the canvas the last one left, each stroke on its window (fast
+    mode), the windows of many steps rendered together (:func:`window_runs`). Equal to painting the
+    steps one by one with ``paint(..., window=True)``."""
+    if mode != "fast" or not steps:
+        for step in steps:
+            canvas = paint(canvas, step, mode, style, edge)
+            yield canvas
+        return
+    b, c, h, w = canvas.shape
+    _check_renderer(h, w, mode, style, edge)
+    every = torch.cat(steps, 1)  # (B, S, 13)
+    bounds = torch.tensor([0, *[step.shape[1] for step in steps]]).cumsum(0).tolist()  # step i: bounds[i:i+2]
+    done = 0  # steps painted
+    for run in window_runs(every, h, w, edge):
+        part = every[:, run]
+        windows, origins = fast_alpha_windows(part.reshape(-1, STROKE_SIZE), h, w, edge, style)
+        colour, n = stroke_colour(part, c), part.shape[1]
+        start = run.start
+        while done < len(steps) and bounds[done + 1] <= run.stop:  # steps ending in this run
+            end = bounds[done + 1]
+            pick = [i * n + j - run.start for i in range(b) for j in range(start, end)]
+            canvas = composite_windows(
+                canvas, [windows[k] for k in pick], origins[pick], colour[:, start - run.start : end - run.start]
+            )
+            start, done = end, done + 1
+            yield canvas
+        if start < run.stop:  # a step that goes on in the next run
+            pick = [i * n + j - run.start for i in range(b) for j in range(start, run.stop)]
+            canvas = composite_windows(
+                canvas, [windows[k] for k in pick], origins[pick], colour[:, start - run.start :]
+            )
+    while done < len(steps):  # empty steps at the end
+        done += 1
+        yield canvas
 
 
 def paint(

@@ -152,21 +152,29 @@ def paint_frames(
 ) -> list[np.ndarray]:
     """One frame per painting step (or every ``every`` steps): target and canvas side by side,
     optionally with the centre lines of the strokes that step added. Each step paints its strokes
-    over the canvas so far, each stroke on its window only (fast mode; ``window=False``: on the
-    whole canvas, the earlier path).
+    over the canvas so far, each stroke on its window only (fast mode, :func:`glimpse.canvas.paint_steps`;
+    ``window=False``: on the whole canvas, the earlier path).
 
     target: (C, H, W) in [0, 1];  steps: per step, its strokes (n_i, 13)
     returns: frames (H', W', 3) uint8
     """
-    from glimpse.canvas import bezier, blank, paint
+    from glimpse.canvas import bezier, blank, paint, paint_steps
 
     c, h, w = target.shape
     canvas = blank(1, c, h, w, background, dtype=target.dtype)
     left = to_rgb(target, scale)
     font = ImageFont.load_default()
     frames, count = [], 0
-    for i, strokes in enumerate(steps):
-        canvas = paint(canvas, strokes[None].to(canvas.dtype), mode, style, window=window)
+    batched = [s[None].to(canvas.dtype) for s in steps]
+
+    def one_by_one(canvas: Tensor):  # the earlier path: each step on the whole canvas
+        for step in batched:
+            canvas = paint(canvas, step, mode, style)
+            yield canvas
+
+    # many steps' windows rendered together
+    canvases = paint_steps(canvas, batched, mode, style) if window else one_by_one(canvas)
+    for i, (strokes, canvas) in enumerate(zip(steps, canvases, strict=True)):
         count += strokes.shape[0]
         if (i + 1) % every and i + 1 != len(steps):
             continue
@@ -191,13 +199,14 @@ def stroke_frames(strokes, height: int, width: int, style: str | None = None, sc
     """One frame per step of a stroke list (:class:`glimpse.stroke_files.StrokeList`): its canvas at
     ``height`` × ``width``, upscaled by ``scale``, each step painted over the last (windowed), with
     the stroke count beneath.  ->  frames (H', W', 3) uint8"""
-    from glimpse.canvas import blank, paint
+    from glimpse.canvas import blank, paint_steps
 
     canvas = blank(1, strokes.channels, height, width, strokes.background, dtype=torch.float32)
     font = ImageFont.load_default()
     frames, count = [], 0
-    for step in strokes.step_strokes():
-        canvas = paint(canvas, step[None], strokes.mode, style or strokes.style, strokes.edge, window=True)
+    steps = strokes.step_strokes()
+    canvases = paint_steps(canvas, [s[None] for s in steps], strokes.mode, style or strokes.style, strokes.edge)
+    for step, canvas in zip(steps, canvases, strict=True):
         count += step.shape[0]
         image = to_rgb(canvas[0], scale)
         tile = Image.new("RGB", (image.width, image.height + 18), (0, 0, 0))

@@ -8,7 +8,7 @@ import itertools
 import pytest
 import torch
 
-from glimpse.canvas import blank, paint, stroke_alpha, window_runs
+from glimpse.canvas import blank, paint, paint_steps, stroke_alpha, window_runs
 from glimpse.painter import Painter, PainterConfig
 from glimpse.painting import paint_pictures, rollout_windows
 from glimpse.stamps import window_boxes
@@ -63,6 +63,23 @@ def test_runs_bound_the_window_pixels_and_change_nothing(monkeypatch):
     assert all(a.stop == b.start for a, b in itertools.pairwise(runs))
     whole = paint(blank(1, 3, 64, 64), strokes)
     assert torch.allclose(paint(blank(1, 3, 64, 64), strokes, window=True), whole, atol=1e-6)
+
+
+@pytest.mark.parametrize("style", ["flat", "oil"])
+def test_paint_steps_yields_each_steps_canvas(style, monkeypatch):
+    strokes = mixed_strokes(2, 30, seed=4).float()
+    sizes = [4, 0, 7, 1, 10, 8, 0]  # empty steps too
+    steps = list(strokes.split(sizes, dim=1))
+    monkeypatch.setattr("glimpse.canvas.WINDOW_PIXELS", 3000)  # runs that end inside steps
+    canvas = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(5))
+    expected, out = canvas, []
+    for step in steps:
+        expected = paint(expected, step, "fast", style, window=True)
+        out.append(expected)
+    got = list(paint_steps(canvas, steps, "fast", style))
+    assert len(got) == len(steps)
+    for a, b in zip(got, out, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 @pytest.mark.parametrize("colour", ["solved", "head"])
