@@ -96,7 +96,7 @@ def crisp_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, sty
     opacity = lerp(a0, a2, t)
     alpha = opacity * torch.sigmoid((r - dist) / edge)
     if style == "oil":
-        alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes)
+        alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes, height, width)
     return alpha.view(n, height, width)
 
 

@@ -289,7 +289,7 @@ def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, styl
     if style == "oil":
         t = _in_stroke_order([tfield / _guarded(density)[1] for density, tfield, _ in parts], rows)  # (N, H, W)
         xs, ys = pixel_centres(width, strokes), pixel_centres(height, strokes)
-        alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes)
+        alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes, height, width)
     return alpha
 
 
@@ -374,7 +374,8 @@ def fast_alpha_windows(
             alpha = tube_coverage(density, tfield, ends, edge)  # (k, wh, ww)
             if style == "oil":
                 tt = tfield / _guarded(density)[1]
-                alpha = alpha * bristles(brush_offset(s, tt, xs, ys.transpose(1, 2), height, width), tt, s)
+                across = brush_offset(s, tt, xs, ys.transpose(1, 2), height, width)
+                alpha = alpha * bristles(across, tt, s, height, width)
             for j, a in zip(rows[sel].tolist(), alpha.unbind(0), strict=True):
                 windows[j] = a
             origins[rows[sel]] = origin[sel]

@@ -46,7 +46,8 @@ Mode = Literal["fast", "crisp"]
 Style = Literal["flat", "oil"]
 MODES = ("fast", "crisp")
 STYLES = ("flat", "oil")
-BRISTLE_PERIOD = 2.5  # px between oil-brush bristle streaks
+BRISTLE_PERIOD = 2.5  # px between oil-brush bristle streaks, at least
+BRISTLES = 6  # bristle streaks across a broad brush
 BRISTLE_DEPTH = 0.45  # how much paint the streaks leave out
 THINNING = 0.35  # how much thinner the paint is at the end of a stroke than at its start
 
@@ -193,14 +194,18 @@ def brush_straightness(strokes: Tensor, height: int, width: int) -> Tensor:
     return long * gentle
 
 
-def bristles(across: Tensor, t: Tensor, strokes: Tensor) -> Tensor:
-    """The oil brush: a factor in [0, 1] on a stroke's coverage. Streaks of period BRISTLE_PERIOD px
-    across the brush leave out up to BRISTLE_DEPTH of the paint; they depend on the offset across
-    the brush only (:func:`brush_offset`), so they run along the stroke. The brush runs dry toward
-    the end: the paint thins by a factor 1 - THINNING · t².
+def bristles(across: Tensor, t: Tensor, strokes: Tensor, height: int, width: int) -> Tensor:
+    """The oil brush: a factor in [0, 1] on a stroke's coverage. Streaks across the brush leave out
+    up to BRISTLE_DEPTH of the paint; they depend on the offset across the brush only
+    (:func:`brush_offset`), so they run along the stroke. Their period is sqrt(p² + (w / b)²) px,
+    p = BRISTLE_PERIOD, w the stroke's width (twice its larger radius) and b = BRISTLES: a broad
+    brush has about b bristle streaks, whatever the canvas's size, and none is finer than p px. The
+    brush runs dry toward the end: the paint thins by a factor 1 - THINNING · t².
 
     across, t: (N, H, W);  strokes: (N, 13)  ->  (N, H, W)
     """
     phase, _ = texture_seed(strokes)
-    wave = torch.cos(2 * math.pi * (across / BRISTLE_PERIOD + phase[:, None, None]))
+    wide = 2 * radius_px(strokes[:, RADII], height, width).max(-1).values
+    period = (BRISTLE_PERIOD**2 + (wide / BRISTLES) ** 2).sqrt()  # (N,) px
+    wave = torch.cos(2 * math.pi * (across / period[:, None, None] + phase[:, None, None]))
     return (1 - BRISTLE_DEPTH * (0.5 + 0.5 * wave)) * (1 - THINNING * t * t)
