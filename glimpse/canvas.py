@@ -60,6 +60,7 @@ __all__ = [
     "radius_px",
     "stroke_alpha",
     "stroke_colour",
+    "window_runs",
 ]
 
 LUMA = (0.299, 0.587, 0.114)

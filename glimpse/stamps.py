@@ -13,6 +13,11 @@ The per-pixel step from the stamp fields to α is a pure function with its gradi
 torch.compile'd kernels: the stamp fields (forward and backward), and the per-pixel step and its
 written-out gradient, each one loop over the pixels that writes (or reads) its stroke group's rows
 of the output.
+
+:func:`fast_alpha` renders every stroke on the whole canvas (training). :func:`fast_alpha_windows`
+renders each on its window only, the box of its stamps grown by how far its paint can reach
+(:func:`window_reach`): the same numbers inside, below 2e-8 outside, and work that grows with the
+strokes' area rather than strokes × canvas (painting pictures of any size, eager autograd).
 """
 
 from __future__ import annotations
