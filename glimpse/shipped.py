@@ -31,6 +31,7 @@ SHIPPED: dict[str, Shipped] = {
     "painter": Shipped("painter_celeba.pt", "painter", "face painter, 64², 20 steps × 10 strokes (200 strokes)"),
     "painter-30": Shipped("painter_celeba30.pt", "painter", "face painter, 64², 6 steps × 5 strokes (30 strokes)"),
     "painter-mnist": Shipped("painter_mnist.pt", "painter", "digit painter, 32² greyscale, 10 steps × 2 strokes"),
+    "draw": Shipped("draw_mnist.pt", "draw", "DRAW, binarised MNIST 28×28, T=16, 256/256 LSTMs, 5×5 read and write"),
 }
 
 
