@@ -21,9 +21,11 @@ from glimpse.errors import UsageError
 from glimpse.files import atomic_path
 
 METRICS = "metrics.jsonl"
+TRAINING = ("loss", "bound")  # the training objective's key: most models log "loss", DRAW its "bound"
 KNOWN_VALIDATION = ("val_error", "val_mse", "val_nats", "val_loss")  # drawn in this order, then other val_*
 TITLES = {
     "loss": "training loss",
+    "bound": "training bound (nats per image)",
     "val_error": "validation error",
     "val_mse": "validation error (squared error per pixel)",
     "val_nats": "validation nats per image",
@@ -68,7 +70,7 @@ def panel_keys(runs: list[list[dict]]) -> list[str]:
     """The metrics to draw, one panel each: loss, the validation keys present, images/s."""
     present = {k for rows in runs for row in rows for k in row}
     extra = sorted(k for k in present if k.startswith("val_") and k not in KNOWN_VALIDATION)
-    keys = ["loss", *[k for k in KNOWN_VALIDATION if k in present], *extra, "images_per_s"]
+    keys = [*TRAINING, *[k for k in KNOWN_VALIDATION if k in present], *extra, "images_per_s"]
     return [k for k in keys if k in present]
 
 

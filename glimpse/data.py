@@ -211,3 +211,10 @@ def mnist_splits(
         materialise(test, make_variant(dataset, test, size, distractors), seed + 2),
         train_variant,
     )
+
+
+def binarise(data: ImageSet, seed: int) -> ImageSet:
+    """Bernoulli-sample the grey levels once with a fixed seed (validation and test)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.bernoulli(data.images.float() / 255.0, generator=g)
+    return ImageSet(x.to(torch.uint8) * 255, data.labels)

@@ -9,7 +9,7 @@
 Sampling uses its own seeded generator, so a protocol gives the same number every time.
 
 Painters are measured by :func:`painting_error`: the squared error per pixel after the first n
-strokes, averaged over pictures.
+strokes, averaged over pictures; DRAW by :func:`variational_bound`, in nats per image.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from glimpse.data import ImageSet
+from glimpse.draw import DRAW
 from glimpse.painter import Painter, mse_by_strokes, stroke_sequence
 from glimpse.ram import RAM
 
@@ -110,3 +111,20 @@ def painting_error(
             sums[c] += err.sum().item()
     model.train(was_training)
     return {c: s / len(data) for c, s in sums.items()}
+
+
+@torch.no_grad()
+def variational_bound(
+    model: DRAW, data: ImageSet, device: torch.device | str = "cpu", seed: int = 0, batch_size: int = 500
+) -> dict[str, float]:
+    """Mean negative variational bound and its parts (nats per image) over a fixed binary set, one
+    posterior sample per image from a seeded generator (the same noise every time)."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator(device=device).manual_seed(seed)
+    sums = torch.zeros(3, dtype=torch.float64)
+    for x, _ in data.batches(batch_size, device=device):
+        sums += torch.stack([v.sum() for v in model.loss(x, generator=g, reduce=False)]).double().cpu()
+    model.train(was_training)
+    total, rec, kl = (sums / len(data)).tolist()
+    return {"bound": total, "reconstruction": rec, "kl": kl}

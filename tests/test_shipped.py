@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from glimpse.data import ImageSet, load_mnist
-from glimpse.evaluate import error_rate, painting_error
+from glimpse.data import ImageSet, binarise, load_mnist
+from glimpse.evaluate import error_rate, painting_error, variational_bound
 from glimpse.pictures import celeba_files, load_pictures, picture_splits
 from glimpse.shipped import SHIPPED, load_shipped, shipped_path
 
@@ -30,7 +30,10 @@ EXPECTED = {
     "painter-30": {10: "0.02634", 30: "0.01214"},
     # the first 500 MNIST test digits at 32²
     "painter-mnist": {10: "0.006873", 20: "0.004376"},
+    # the first 1,000 MNIST test digits binarised once (seed 2), nats per image
+    "draw": {"bound": "87.84"},
 }
+DRAW_MARGIN = 0.005  # ±0.5 % of the bound
 
 
 def number(text: str) -> float:
@@ -88,3 +91,10 @@ def test_30_stroke_face_painter_on_the_first_100_test_faces(celeba_data_root):
 def test_digit_painter_on_the_first_500_test_digits(mnist_data_root):
     _, _, test = picture_splits("mnist", 32, mnist_data_root, val_size=1000, progress=False)
     assert_painting("painter-mnist", ImageSet(test.images[:500], test.labels[:500]))
+
+
+def test_draw_on_the_first_1000_binarised_test_digits(mnist_data_root):
+    test = binarise(load_mnist(mnist_data_root, train=False, download=False), seed=2)
+    measured = variational_bound(load_shipped("draw"), ImageSet(test.images[:1000], test.labels[:1000]), seed=0)
+    want = number(EXPECTED["draw"]["bound"])
+    assert abs(measured["bound"] - want) <= DRAW_MARGIN * want, measured

@@ -26,8 +26,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from glimpse.data import ImageSet, mnist_splits
+from glimpse.data import ImageSet, binarise, mnist_splits
 from glimpse.draw import DRAW, DRAWConfig, DRAWLoss
+from glimpse.evaluate import variational_bound
 from train.common import RunArgs, arg, at_least_one, entry_point
 from train.loop import Recipe
 from train.loop import main as loop_main
@@ -52,28 +53,6 @@ class Args(RunArgs):
     def __post_init__(self) -> None:
         super().__post_init__()
         at_least_one("val_size", "train_limit", "eval_batch", "iwae", "iwae_limit", obj=self)
-
-
-def binarise(data: ImageSet, seed: int) -> ImageSet:
-    """Bernoulli-sample the grey levels once with a fixed seed (validation and test)."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.bernoulli(data.images.float() / 255.0, generator=g)
-    return ImageSet(x.to(torch.uint8) * 255, data.labels)
-
-
-@torch.no_grad()
-def evaluate(model: DRAW, data: ImageSet, device: torch.device, seed: int, batch_size: int = 500) -> dict[str, float]:
-    """Mean negative variational bound and its parts (nats per image) over a fixed binary set, one
-    posterior sample per image from a seeded generator (the same noise every time)."""
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=device).manual_seed(seed)
-    sums = torch.zeros(3, dtype=torch.float64)
-    for x, _ in data.batches(batch_size, device=device):
-        sums += torch.stack([v.sum() for v in model.loss(x, generator=g, reduce=False)]).double().cpu()
-    model.train(was_training)
-    total, rec, kl = (sums / len(data)).tolist()
-    return {"bound": total, "reconstruction": rec, "kl": kl}
 
 
 @torch.no_grad()
@@ -122,14 +101,14 @@ class DrawRecipe(Recipe):
         return torch.stack(list(losses)).detach()
 
     def validate(self, model: DRAW) -> dict[str, float]:
-        v = evaluate(model, self.val, self.device, self.args.seed, self.args.eval_batch)
+        v = variational_bound(model, self.val, self.device, self.args.seed, self.args.eval_batch)
         return {f"val_{k}": x for k, x in v.items()}
 
     def test(self, model: DRAW) -> dict[str, Any]:
         a = self.args
         out: dict[str, Any] = {"binarisation": BINARISATION.format(a.seed + 1, a.seed + 2)}
-        out["val"] = evaluate(model, self.val, self.device, a.seed, a.eval_batch)
-        out["test"] = evaluate(model, self.test_set, self.device, a.seed, a.eval_batch)
+        out["val"] = variational_bound(model, self.val, self.device, a.seed, a.eval_batch)
+        out["test"] = variational_bound(model, self.test_set, self.device, a.seed, a.eval_batch)
         if a.iwae:
             sub = self.test_set
             if a.iwae_limit:
