@@ -44,6 +44,22 @@ class _TensorVectorEnv(VectorEnv):
     """What both batched environments share: seeding, autoreset bookkeeping, output conversion."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    task_class: ClassVar[type]  # the task both the single and the batched environment run
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        device: str | torch.device = "cpu",
+        torch_obs: bool = False,
+        render_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        task = self.task_class(device=device, **kwargs)
+        self._setup(task, num_envs, torch_obs, render_mode, self._horizon(task))
+
+    def _horizon(self, task: Any) -> int:
+        """Steps per episode."""
+        raise NotImplementedError
 
     def _setup(self, task: Any, num_envs: int, torch_obs: bool, render_mode: str | None, horizon: int) -> None:
         if not isinstance(num_envs, int) or num_envs < 1:
@@ -134,18 +150,14 @@ class GlimpseVectorEnv(_TensorVectorEnv):
     (see the module docstring for autoreset, seeding and options)."""
 
     metadata: ClassVar[dict[str, Any]] = {**_TensorVectorEnv.metadata, "render_fps": 2}
+    task_class = GlimpseTask
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        device: str | torch.device = "cpu",
-        torch_obs: bool = False,
-        render_mode: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        task = GlimpseTask(device=device, **kwargs)
-        self._setup(task, num_envs, torch_obs, render_mode, task.glimpses)
-        self._paths: list[Tensor] = []
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._paths: list[Tensor] = []  # glimpse locations so far, for rendering
+
+    def _horizon(self, task: GlimpseTask) -> int:
+        return task.glimpses
 
     def _begin(self, idx: Tensor, options: dict[str, Any]) -> None:
         n = self.num_envs
@@ -216,17 +228,10 @@ class PaintVectorEnv(_TensorVectorEnv):
     (see the module docstring for autoreset, seeding and options)."""
 
     metadata: ClassVar[dict[str, Any]] = {**_TensorVectorEnv.metadata, "render_fps": 4}
+    task_class = PaintTask
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        device: str | torch.device = "cpu",
-        torch_obs: bool = False,
-        render_mode: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        task = PaintTask(device=device, **kwargs)
-        self._setup(task, num_envs, torch_obs, render_mode, task.steps)
+    def _horizon(self, task: PaintTask) -> int:
+        return task.steps
 
     def _begin(self, idx: Tensor, options: dict[str, Any]) -> None:
         index = self._option(options, "index", (self.num_envs,), torch.int64)
