@@ -84,13 +84,10 @@ def save_checkpoint(path: str | os.PathLike[str], kind: str, model: nn.Module, *
     a temporary file in the same folder, flushed, then renamed over the old one."""
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
-    config = dataclasses.asdict(model.cfg)
-    if kind == "painter" and config.get("encoder_size") is None:  # what Painter builds for None
-        config["encoder_size"] = config["size"]
     payload = {
         "format": FORMAT,
         "kind": kind,
-        "config": config,
+        "config": dataclasses.asdict(model.cfg),
         "model": model.state_dict(),
         **extra,
     }

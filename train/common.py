@@ -29,6 +29,7 @@ import torch
 
 from glimpse.config import is_option
 from glimpse.errors import UsageError
+from glimpse.files import atomic_path
 
 T = TypeVar("T")
 
@@ -185,8 +186,6 @@ class MetricsLog:
         saving it logs that epoch again when it resumes)."""
         if not self.path.exists():
             return
-        from glimpse.files import atomic_path
-
         lines = [x for x in self.path.read_text().splitlines() if x.strip()]
         keep = [x for x in lines if json.loads(x).get("epoch", 0) <= last]
         if keep != lines:
