@@ -123,7 +123,7 @@ class DrawRecipe(Recipe):
             f"DRAW {'with' if c.attention else 'without'} attention, T={c.steps}, {c.core} {c.enc_size}/{c.dec_size}, "
             f"z={c.z_size}: {sum(p.numel() for p in model.parameters()):,} parameters; {len(self.train)} train "
             f"(dynamic binarisation) / {len(self.val)} val / {len(self.test_set)} test (fixed binarisation); "
-            f"{torch.get_num_threads()} threads"
+            f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}"
         )
 
     def checkpoint_entries(self, results: dict[str, Any]) -> dict[str, Any]:
