@@ -24,11 +24,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from glimpse.cnn import CNN, CNNConfig
 from glimpse.draw import DRAW, DRAWConfig
 from glimpse.errors import UsageError
 from glimpse.files import atomic_path
 from glimpse.painter import Painter, PainterConfig
 from glimpse.ram import RAM, RAMConfig
+from glimpse.soft import SoftAttention, SoftAttentionConfig
 
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
@@ -36,6 +38,8 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "ram": (RAM, RAMConfig),
     "painter": (Painter, PainterConfig),
     "draw": (DRAW, DRAWConfig),
+    "soft": (SoftAttention, SoftAttentionConfig),
+    "cnn": (CNN, CNNConfig),
 }
 
 

@@ -8,6 +8,11 @@
 
 Sampling uses its own seeded generator, so a protocol gives the same number every time.
 
+The protocols collapse for models with less to sample: a deterministic rollout (the soft-attention
+classifier, ``model.deterministic``) gives its ``mean`` rollout under ``stochastic`` and
+``average``, and still has ``random`` (its windows at uniform centres); a model without a rollout
+(the CNN baseline) gives its one prediction under every protocol but ``random``, which it refuses.
+
 Painters are measured by :func:`painting_error`: the squared error per pixel after the first n
 strokes, averaged over pictures; DRAW by :func:`variational_bound`, in nats per image.
 """
@@ -17,40 +22,59 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from glimpse.cnn import CNN
 from glimpse.data import ImageSet
 from glimpse.draw import DRAW
 from glimpse.painter import Painter, mse_by_strokes, stroke_sequence
 from glimpse.ram import RAM
+from glimpse.soft import SoftAttention
 
 PROTOCOLS = ("stochastic", "mean", "average", "random")
+Classifier = RAM | SoftAttention | CNN
+
+
+def has_glimpses(model: Classifier) -> bool:
+    """Whether a classifier takes glimpses (has a rollout) rather than seeing the whole image."""
+    return hasattr(model, "rollout")
+
+
+def is_deterministic(model: Classifier) -> bool:
+    """Whether a classifier's prediction involves no sampling (its sampled protocols are its mean)."""
+    return not has_glimpses(model) or bool(getattr(model, "deterministic", False))
 
 
 @torch.no_grad()
 def predict(
-    model: RAM,
+    model: Classifier,
     images: Tensor,
     protocol: str = "stochastic",
     rollouts: int = 10,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Class probabilities (B, classes) after the last glimpse under a named protocol."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if protocol == "average" and rollouts < 1:
+        raise ValueError(f"rollouts must be >= 1, got {rollouts}")
+    if not has_glimpses(model):  # sees the whole image: one prediction
+        if protocol == "random":
+            raise ValueError(f"{type(model).__name__} takes no glimpses, so it has no locations to randomise")
+        return model(images).softmax(-1)
+    if is_deterministic(model) and protocol in ("stochastic", "average"):
+        protocol = "mean"
     if protocol == "stochastic":
         return model.rollout(images, "sample", generator).class_probs[-1]
     if protocol == "mean":
         return model.rollout(images, "mean").class_probs[-1]
     if protocol == "random":
         return model.rollout(images, "random", generator).class_probs[-1]
-    if protocol == "average":
-        if rollouts < 1:
-            raise ValueError(f"rollouts must be >= 1, got {rollouts}")
-        probs = sum(model.rollout(images, "sample", generator).class_probs[-1] for _ in range(rollouts))
-        return probs / rollouts
-    raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    probs = sum(model.rollout(images, "sample", generator).class_probs[-1] for _ in range(rollouts))  # average
+    return probs / rollouts
 
 
 @torch.no_grad()
 def error_rate(
-    model: RAM,
+    model: Classifier,
     data: ImageSet,
     protocol: str = "stochastic",
     rollouts: int = 10,
@@ -75,17 +99,26 @@ def protocol_name(protocol: str, rollouts: int = 10) -> str:
 
 
 def all_protocols(
-    model: RAM, data: ImageSet, rollouts: int = 10, device: torch.device | str = "cpu", seed: int = 0
+    model: Classifier, data: ImageSet, rollouts: int = 10, device: torch.device | str = "cpu", seed: int = 0
 ) -> dict[str, float]:
     """Error rates under every protocol, keyed by the names they are reported under
     (``stochastic``, ``mean``, ``average10``, and ``random_locations`` unless the model is the
-    random-glimpse control)."""
-    out = {
-        "stochastic": error_rate(model, data, "stochastic", device=device, seed=seed),
-        "mean": error_rate(model, data, "mean", device=device),
-        protocol_name("average", rollouts): error_rate(model, data, "average", rollouts, device=device, seed=seed),
-    }
-    if not model.cfg.random_glimpses:  # the trained model, but looking at random places
+    random-glimpse control). A deterministic rollout is measured once and reported under
+    ``stochastic``, ``mean`` and ``average10`` alike; a model without glimpses (the CNN) under
+    ``stochastic`` and ``mean`` only."""
+    if not has_glimpses(model):
+        error = error_rate(model, data, "mean", device=device)
+        return {"stochastic": error, "mean": error}
+    if is_deterministic(model):
+        error = error_rate(model, data, "mean", device=device)
+        out = {"stochastic": error, "mean": error, protocol_name("average", rollouts): error}
+    else:
+        out = {
+            "stochastic": error_rate(model, data, "stochastic", device=device, seed=seed),
+            "mean": error_rate(model, data, "mean", device=device),
+            protocol_name("average", rollouts): error_rate(model, data, "average", rollouts, device=device, seed=seed),
+        }
+    if not getattr(model.cfg, "random_glimpses", False):  # the trained model, but looking at random places
         out["random_locations"] = error_rate(model, data, "random", device=device, seed=seed)
     return out
 

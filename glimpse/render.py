@@ -1,7 +1,8 @@
 """Rendering: every step of an agent as a frame, frames to a GIF.
 
 Generic pieces (:func:`to_rgb`, :func:`tile_grid`, :func:`write_gif`) serve every agent; the
-glimpse classifier's frames come from :func:`ram_frames`, which reads only a :class:`Rollout`.
+glimpse classifier's frames come from :func:`ram_frames`, which reads only a :class:`Rollout`;
+the soft-attention classifier's from :func:`soft_frames`, which reads only a :class:`SoftRollout`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from glimpse.files import atomic_path
+from glimpse.filterbank import Window
 from glimpse.ram import Rollout
 from glimpse.sensor import glimpse_boxes
+from glimpse.soft import SoftRollout
 
 # One colour per retina scale, finest first (the finest is the one the glimpse network sees sharpest).
 SCALE_COLOURS = [(255, 64, 64), (255, 190, 40), (70, 200, 255), (160, 110, 255)]
@@ -275,4 +278,56 @@ def draw_frames(
         frame.paste(grid, (0, header))
         ImageDraw.Draw(frame).text((6, 4), f"step {t + 1}/{steps}", fill=(255, 255, 255), font=font)
         frames.append(np.asarray(frame))
+    return frames
+
+
+def soft_frames(
+    images: Tensor,
+    rollout: SoftRollout,
+    labels: Tensor | None = None,
+    scale: int = 5,
+    cols: int = 4,
+    show_patch: bool = True,
+) -> list[np.ndarray]:
+    """One frame per glimpse of the soft-attention classifier: each image with the square its N×N
+    filterbank covers (:func:`window_boxes`: the filter centres ± half a stride, clipped to the
+    image), the path of earlier window centres, optionally the N×N patch it read beside it, the
+    step, and the predicted class with its probability.
+
+    images: (B, C, H, W) in [0, 1];  rollout: that batch's :class:`glimpse.soft.SoftRollout` (T steps)
+    returns: T frames, (H', W', 3) uint8
+    """
+    b, _, h, w = images.shape
+    steps, n = rollout.logits.shape[0], rollout.patches.shape[-1]
+    win = Window(*(f.detach().float().cpu() for f in rollout.windows))
+    limits = torch.tensor([w, h, w, h], dtype=torch.float32)
+    boxes = torch.minimum(window_boxes(win.gx, win.gy, win.delta, n).clamp(min=0), limits) * scale  # (T, B, 4)
+    centres = torch.stack([(win.gx - 0.5).clamp(0, w), (win.gy - 0.5).clamp(0, h)], -1) * scale  # (T, B, 2)
+    probs = rollout.class_probs.detach().cpu()  # (T, B, classes)
+    patches = rollout.patches.detach().cpu().clamp(0, 1)  # (T, B, C, N, N); γ may brighten them
+    font = ImageFont.load_default()
+    caption, gap = 26, 4
+    frames = []
+    for t in range(steps):
+        tiles = []
+        for i in range(b):
+            digit = to_rgb(images[i], scale)
+            side = digit.height
+            tile = Image.new("RGB", (digit.width + (gap + side if show_patch else 0), side + caption), (0, 0, 0))
+            tile.paste(digit, (0, 0))
+            if show_patch:
+                tile.paste(to_rgb(patches[t, i]).resize((side, side), Image.NEAREST), (digit.width + gap, 0))
+            draw = ImageDraw.Draw(tile)
+            path = [tuple(centres[s, i].tolist()) for s in range(t + 1)]
+            if len(path) > 1:
+                draw.line(path, fill=TRAIL, width=2)
+            left, top, right, bottom = boxes[t, i].tolist()
+            if right - left >= 1 and bottom - top >= 1:  # a window off the image has no box
+                draw.rectangle([left, top, right - 1, bottom - 1], outline=SCALE_COLOURS[0], width=2)
+            p, k = probs[t, i].max(0)
+            ok = labels is None or int(k) == int(labels[i])
+            text = f"t={t + 1}  {int(k)} ({float(p):.2f})"
+            draw.text((4, side + 6), text, fill=(255, 255, 255) if ok else (255, 110, 110), font=font)
+            tiles.append(tile)
+        frames.append(tile_grid(tiles, min(cols, b)))
     return frames

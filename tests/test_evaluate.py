@@ -7,9 +7,11 @@ from typing import ClassVar
 import pytest
 import torch
 
+from glimpse.cnn import CNN, CNNConfig
 from glimpse.data import ImageSet, Splits
 from glimpse.evaluate import all_protocols, error_rate, predict
 from glimpse.ram import RAM, RAMConfig
+from glimpse.soft import SoftAttention, SoftAttentionConfig
 from train import loop, ram
 
 
@@ -55,6 +57,25 @@ def test_error_rate_restores_the_mode():
     assert not model.training
     names = set(all_protocols(model, data, rollouts=2))
     assert names == {"stochastic", "mean", "average2", "random_locations"}
+
+
+def test_protocols_follow_what_a_model_samples():
+    """RAM samples; the soft-attention classifier samples nothing but can be sent to random places;
+    the CNN has no glimpses: the protocols each reports, and which of them coincide."""
+    data = synthetic(64, 4)
+    soft = SoftAttention(SoftAttentionConfig(height=16, width=16, classes=4, read_n=4, glimpses=2, hidden=8))
+    cnn = CNN(CNNConfig(height=16, width=16, classes=4, conv_channels="4", hidden=8))
+    keys = {
+        name: set(all_protocols(m, data, rollouts=2))
+        for name, m in (("ram", small_ram(classes=4)), ("soft", soft), ("cnn", cnn))
+    }
+    assert keys["ram"] == keys["soft"] == {"stochastic", "mean", "average2", "random_locations"}
+    assert keys["cnn"] == {"stochastic", "mean"}
+    for model in (soft, cnn):
+        assert error_rate(model, data, "stochastic", seed=1) == error_rate(model, data, "mean")
+    assert error_rate(soft, data, "random", seed=3) == error_rate(soft, data, "random", seed=3)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        error_rate(soft, data, "greedy")
 
 
 def test_the_baseline_reads_the_state_before_each_glimpse():
