@@ -11,22 +11,32 @@ from __future__ import annotations
 
 import gymnasium
 
+from glimpse.data import TASKS
+
 from .glimpse_env import GlimpseEnv
 from .paint_env import PaintEnv
 from .vector import GlimpseVectorEnv, PaintVectorEnv
 
 __all__ = ["GLIMPSE_IDS", "IDS", "PAINT_IDS", "GlimpseEnv", "GlimpseVectorEnv", "PaintEnv", "PaintVectorEnv"]
 
-# the paper's settings (Mnih et al. 2014): g × g glimpses at k scales, T glimpses
+
+def _glimpse_kwargs(name: str) -> dict:
+    """An id's defaults from the task registry: the task's kind, canvas and the paper's retina."""
+    t = TASKS[name]
+    kwargs: dict = dict(dataset=t.kind)
+    if t.kind != "mnist":
+        kwargs["size"] = t.size
+    if t.kind == "cluttered":
+        kwargs["distractors"] = t.distractors
+    return {**kwargs, "glimpses": t.glimpses, "glimpse_size": t.glimpse_size, "scales": t.scales}
+
+
+# the paper's settings (Mnih et al. 2014): g × g glimpses at k scales, T glimpses (glimpse.data.TASKS)
 GLIMPSE_IDS: dict[str, dict] = {
-    "glimpse/MNIST-v0": dict(dataset="mnist", glimpses=6, glimpse_size=8, scales=1),
-    "glimpse/TranslatedMNIST-v0": dict(dataset="translated", size=60, glimpses=8, glimpse_size=12, scales=3),
-    "glimpse/ClutteredMNIST60-v0": dict(
-        dataset="cluttered", size=60, distractors=4, glimpses=8, glimpse_size=12, scales=3
-    ),
-    "glimpse/ClutteredMNIST100-v0": dict(
-        dataset="cluttered", size=100, distractors=8, glimpses=8, glimpse_size=12, scales=4
-    ),
+    "glimpse/MNIST-v0": _glimpse_kwargs("mnist"),
+    "glimpse/TranslatedMNIST-v0": _glimpse_kwargs("translated"),
+    "glimpse/ClutteredMNIST60-v0": _glimpse_kwargs("cluttered60"),
+    "glimpse/ClutteredMNIST100-v0": _glimpse_kwargs("cluttered100"),
 }
 # the shipped painters' budgets: faces 20 steps × 10 strokes, digits 10 steps × 2 strokes
 PAINT_IDS: dict[str, dict] = {

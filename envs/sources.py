@@ -9,6 +9,10 @@ MNIST's 10,000 test digits. For ``translated`` and ``cluttered`` the ``val`` and
 the library's own fixed sets (materialised with seeds 1 and 2, so the environment's test set is the
 one every model in the library is measured on), while every ``train`` episode places its digit
 (and cuts its distractors from other training digits) afresh, from the episode's uniforms.
+
+``dataset`` is a task name of :data:`glimpse.data.TASKS`. The kind names ``translated`` and
+``cluttered`` take ``size`` and ``distractors`` as given; ``cluttered60`` and ``cluttered100``
+are fixed, and other values for them are refused.
 """
 
 from __future__ import annotations
@@ -22,17 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from glimpse.data import ImageSet, load_mnist, make_variant, materialise, split
+from glimpse.data import DATASETS, KINDS, TEST_SEED, VAL_SEED, ImageSet, Task, load_mnist, materialise, split, task
 from glimpse.errors import UsageError
 from glimpse.pictures import celeba_files, folder_pictures, load_pictures
 from glimpse.variants import place
 
 from .episodes import uniform_ints
 
-DIGIT_DATASETS = ("mnist", "translated", "cluttered")
+DIGIT_DATASETS = DATASETS
 PICTURE_DATASETS = ("celeba", "mnist", "folder")
 SPLITS = ("train", "val", "test")
-PATCH = 8  # side of a distractor crop, px (DeepMind's mnist-cluttered)
+PATCH = task("cluttered").patch  # side of a distractor crop, px (DeepMind's mnist-cluttered)
 VAL_SIZE, SEED = 5000, 0  # glimpse.data.mnist_splits' defaults
 
 
@@ -53,10 +57,11 @@ class DigitSource:
 
     images: Tensor
     labels: Tensor
-    dataset: str
+    dataset: str  # the kind: mnist, translated or cluttered
     side: int
     distractors: int
     fresh: bool
+    patch: int = PATCH
 
     @property
     def draws(self) -> int:
@@ -81,12 +86,13 @@ class DigitSource:
         b, c, h, w = x.shape
         s = self.side
         canvas = x.new_zeros(b, c, s * s)
+        p = self.patch
         for d in range(self.distractors if self.dataset == "cluttered" else 0):  # a few distractors, not samples
             v = u[:, 2 + 5 * d : 7 + 5 * d]
             src = uniform_ints(v[:, 0], len(self.labels))
-            crop_at = uniform_ints(v[:, 1:3], min(h, w) - PATCH + 1)
-            crops = place(self.images[src], PATCH, PATCH, -crop_at).float()  # (B, C, p, p)
-            _add_at(canvas, crops, uniform_ints(v[:, 3:5], s - PATCH + 1), s)
+            crop_at = uniform_ints(v[:, 1:3], min(h, w) - p + 1)
+            crops = place(self.images[src], p, p, -crop_at).float()  # (B, C, p, p)
+            _add_at(canvas, crops, uniform_ints(v[:, 3:5], s - p + 1), s)
         canvas.clamp_(max=255.0)
         _add_at(canvas, x, uniform_ints(u[:, 0:2], s - max(h, w) + 1), s)
         return canvas.clamp_(0.0, 255.0).view(b, c, s, s)
@@ -128,39 +134,51 @@ def digit_source(
     images: object = None,
 ) -> DigitSource:
     """The digits of a glimpse environment (cached per process; ``images`` bypass the cache)."""
-    check_choice("dataset", dataset, DIGIT_DATASETS)
     check_choice("split", split_name, SPLITS)
+    t = env_task(dataset, size, distractors)
     if images is not None:
         data = _as_imageset(images)
-        side = data.images.shape[-1] if dataset == "mnist" else size
-        _check_side(dataset, side, data.images.shape[-1])
-        return DigitSource(data.images, data.labels, dataset, side, distractors, True)
+        digit = data.images.shape[-1]
+        if t.kind == "mnist":
+            t = replace(t, size=digit)
+        t.check_digits(digit)
+        return _source(t, data, True)
     root = str(data_root) if data_root is not None else None
-    return _cached_digits(dataset, split_name, root, size, distractors, download)
+    return _cached_digits(t, split_name, root, download)
 
 
-def _check_side(dataset: str, side: int, digit: int) -> None:
-    if dataset != "mnist" and side < digit:
-        raise UsageError(f"size {side} is smaller than the {digit}×{digit} digits")
+def env_task(dataset: str, size: int, distractors: int) -> Task:
+    """The task of an environment's ``dataset``, ``size`` and ``distractors`` (see the module's note)."""
+    check_choice("dataset", dataset, DIGIT_DATASETS)
+    t = task(dataset)
+    if t.kind == "mnist":
+        return t
+    if dataset in KINDS:  # translated, cluttered: any canvas
+        return task(t, size=size, distractors=distractors if t.kind == "cluttered" else 0)
+    if (size, distractors) != (t.size, t.distractors):
+        raise UsageError(
+            f"dataset {dataset!r} is {t.size}×{t.size} with {t.distractors} distractors, but size={size}, "
+            f"distractors={distractors} were given: pass size={t.size}, distractors={t.distractors}, or "
+            f"dataset={t.kind!r} for another canvas"
+        )
+    return t
+
+
+def _source(t: Task, data: ImageSet, fresh: bool) -> DigitSource:
+    return DigitSource(data.images, data.labels, t.kind, t.size, t.distractors, fresh, t.patch)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_digits(
-    dataset: str, split_name: str, root: str | None, size: int, distractors: int, download: bool
-) -> DigitSource:
-    _check_side(dataset, size, 28)
-    side = 28 if dataset == "mnist" else size
+def _cached_digits(t: Task, split_name: str, root: str | None, download: bool) -> DigitSource:
+    t.check_digits(28)
     if split_name == "test":
-        data, seed = load_mnist(root, train=False, download=download), SEED + 2
+        data, seed = load_mnist(root, train=False, download=download), SEED + TEST_SEED
     else:
         train, val = split(load_mnist(root, train=True, download=download), VAL_SIZE, SEED)
         if split_name == "train":
-            return DigitSource(train.images, train.labels, dataset, side, distractors, True)
-        data, seed = val, SEED + 1
-    if dataset == "mnist":
-        return DigitSource(data.images, data.labels, dataset, side, distractors, False)
-    fixed = materialise(data, make_variant(dataset, data, size, distractors), seed)
-    return DigitSource(fixed.images, fixed.labels, dataset, side, distractors, False)
+            return _source(t, train, True)
+        data, seed = val, SEED + VAL_SEED
+    return _source(t, materialise(data, t.variant(data), seed), False)
 
 
 def picture_source(

@@ -8,14 +8,23 @@ wrong with it; "not found" is said only when the files are absent.
 
 Images stay in memory as uint8 (60,000 MNIST digits are 47 MB) and are turned into float
 batches on demand, so an epoch is a permutation and some indexing, with no worker processes.
+
+The glimpse tasks (Mnih et al. 2014) are one registry, :data:`TASKS`, of :class:`Task`: how the
+images are made (plain, translated or cluttered MNIST on a canvas) and the paper's retina and
+glimpse count for them. ``task(name)`` resolves a name (``cluttered`` is ``cluttered60``).
+Training images are made afresh every batch; validation and test sets are made once, chunk by
+chunk, each chunk from its own seed (:func:`materialise`), with distractors cut from digits of
+their own split.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -24,7 +33,6 @@ from glimpse.errors import UsageError
 from glimpse.variants import clutter, translate
 
 DATA_ENV = "GLIMPSE_DATA"
-DATASETS = ("mnist", "translated", "cluttered")
 IDX_IMAGES, IDX_LABELS = 2051, 2049  # magic numbers of IDX image and label files
 MNIST_FILES: dict[bool, tuple[tuple[str, int, int], ...]] = {  # train? -> (name, magic, bytes)
     True: (
@@ -40,6 +48,137 @@ MNIST_FILES: dict[bool, tuple[tuple[str, int, int], ...]] = {  # train? -> (name
 
 class DataError(UsageError):
     """Data that is there but unusable: a truncated or foreign file."""
+
+
+Variant = Callable[[Tensor, torch.Generator | None], Tensor]
+Kind = Literal["mnist", "translated", "cluttered"]
+KINDS: tuple[str, ...] = ("mnist", "translated", "cluttered")
+DIGIT = 28  # MNIST's side, px
+
+
+@dataclass(frozen=True)
+class Task:
+    """A glimpse task: how its images are made, and the paper's retina and glimpse count for it.
+
+    ``kind`` is ``mnist`` (the 28×28 digits as they are), ``translated`` (each digit at a random
+    place of a ``size × size`` canvas) or ``cluttered`` (also ``distractors`` random ``patch ×
+    patch`` crops of other digits of the same split). ``glimpse_size``, ``scales`` and
+    ``glimpses`` are the retina (g, k) and T of Mnih et al. 2014 for the task. A bad combination
+    raises :class:`UsageError` saying what to change.
+    """
+
+    name: str
+    kind: Kind
+    size: int  # canvas side, px (plain MNIST: the digits' own side)
+    distractors: int = 0
+    patch: int = 8
+    glimpse_size: int = 8
+    scales: int = 1
+    glimpses: int = 6
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise UsageError(f"task {self.name!r}: unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        for name in ("size", "patch", "glimpse_size", "scales", "glimpses"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"task {self.name!r}: {name} must be >= 1, got {getattr(self, name)}")
+        if self.distractors < 0:
+            raise UsageError(f"task {self.name!r}: distractors must be >= 0, got {self.distractors}")
+        problems = []
+        if self.clutters and self.patch > self.size:
+            problems.append(
+                f"distractor patches of {self.patch}×{self.patch} are larger than the {self.size}×{self.size} "
+                f"canvas: use a patch of at most {self.size}"
+            )
+        if problems:
+            raise UsageError(f"task {self.name!r}: " + "; ".join(problems))
+        self.check_retina(self.glimpse_size)
+
+    @property
+    def clutters(self) -> bool:
+        """Whether the task adds distractors."""
+        return self.kind == "cluttered" and self.distractors > 0
+
+    def describe(self) -> str:
+        """The images and the retina: ``60×60, 4 distractors of 8×8; 8 glimpses of 12×12 at 3 scales``."""
+        clutter = f", {self.distractors} distractors of {self.patch}×{self.patch}" if self.clutters else ""
+        return (
+            f"{self.size}×{self.size}{clutter}; {self.glimpses} glimpses of {self.glimpse_size}×{self.glimpse_size}"
+            f" at {self.scales} scale{'s' if self.scales > 1 else ''}"
+        )
+
+    def check_retina(self, glimpse_size: int, flag: str = "glimpse_size") -> None:
+        """Refuse a retina whose smallest patch (``glimpse_size``) is larger than the images."""
+        if glimpse_size > self.size:
+            raise UsageError(
+                f"task {self.name!r}: glimpses of {glimpse_size}×{glimpse_size} are larger than its "
+                f"{self.size}×{self.size} images; pass {flag} {self.size} or less"
+            )
+
+    def check_digits(self, digit: int = DIGIT) -> None:
+        """Refuse a canvas smaller than the ``digit × digit`` digits, or distractor patches larger
+        than them (plain MNIST keeps the digits' own size)."""
+        problems = []
+        if self.kind == "mnist" and self.size != digit:
+            problems.append(
+                f"plain MNIST keeps the {digit}×{digit} digits, not a {self.size}×{self.size} canvas: "
+                "use a translated task for a larger canvas"
+            )
+        if self.kind != "mnist" and self.size < digit:
+            problems.append(
+                f"the {self.size}×{self.size} canvas is smaller than the {digit}×{digit} digits: "
+                f"use a size of at least {digit}"
+            )
+        if self.clutters and self.patch > digit:
+            problems.append(
+                f"distractor patches of {self.patch}×{self.patch} are larger than the {digit}×{digit} digits "
+                f"they are cut from: use a patch of at most {digit}"
+            )
+        if problems:
+            raise UsageError(f"task {self.name!r}: " + "; ".join(problems))
+
+    def variant(self, pool: ImageSet | Tensor | None = None) -> Variant | None:
+        """The per-batch transform (float images, generator) -> images: None for plain MNIST.
+        Cluttered tasks cut distractors from ``pool`` (digits of the same split, kept as they
+        are: uint8 stays uint8)."""
+        if self.kind == "mnist":
+            return None
+        size = self.size
+        if self.kind == "translated":
+            return lambda x, g: translate(x, size, g)
+        if pool is None:
+            raise ValueError(f"task {self.name!r} needs a pool of digits to cut distractors from")
+        digits = pool.images if isinstance(pool, ImageSet) else pool
+        self.check_digits(min(digits.shape[-2:]))
+        n, p = self.distractors, self.patch
+        return lambda x, g: clutter(x, digits, size, n, p, generator=g)
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (  # Mnih et al. 2014, tables 1 and 2
+        Task("mnist", "mnist", DIGIT, glimpse_size=8, scales=1, glimpses=6),
+        Task("translated", "translated", 60, glimpse_size=12, scales=3, glimpses=8),
+        Task("cluttered60", "cluttered", 60, distractors=4, patch=8, glimpse_size=12, scales=3, glimpses=8),
+        Task("cluttered100", "cluttered", 100, distractors=8, patch=8, glimpse_size=12, scales=4, glimpses=8),
+    )
+}
+ALIASES: dict[str, str] = {"cluttered": "cluttered60"}  # the name runs before cluttered100 used
+DATASETS: tuple[str, ...] = (*TASKS, *ALIASES)
+
+
+def task(name: str | Task, **changes: int | None) -> Task:
+    """The task called ``name`` (an alias resolved), with any ``changes`` not None applied
+    (``task("translated", size=80)``); an unknown name raises :class:`UsageError` listing them."""
+    if isinstance(name, Task):
+        t = name
+    elif ALIASES.get(name, name) in TASKS:
+        t = TASKS[ALIASES.get(name, name)]
+    else:
+        names = ", ".join(TASKS) + "".join(f"; {a!r} is {b!r}" for a, b in ALIASES.items())
+        raise UsageError(f"unknown task {name!r}; choose one of {names}")
+    changes = {k: v for k, v in changes.items() if v is not None and v != getattr(t, k)}
+    return dataclasses.replace(t, **changes) if changes else t
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -154,30 +293,49 @@ def split(data: ImageSet, val_size: int, seed: int = 0) -> tuple[ImageSet, Image
     return ImageSet(data.images[tr], data.labels[tr]), ImageSet(data.images[va], data.labels[va])
 
 
-Variant = Callable[[Tensor, torch.Generator | None], Tensor]
+def make_variant(
+    name: str | Task,
+    pool: ImageSet | Tensor | None = None,
+    size: int | None = None,
+    distractors: int | None = None,
+    patch: int | None = None,
+) -> Variant | None:
+    """The per-batch transform of a task (:meth:`Task.variant`): None for plain MNIST."""
+    return task(name, size=size, distractors=distractors, patch=patch).variant(pool)
 
 
-def make_variant(name: str, pool: ImageSet | None = None, size: int = 60, distractors: int = 4) -> Variant | None:
-    """The per-batch transform of a dataset name: None for plain MNIST."""
-    if name == "mnist":
-        return None
-    if name == "translated":
-        return lambda x, g: translate(x, size, g)
-    if name == "cluttered":
-        if pool is None:
-            raise ValueError("the cluttered variant needs a pool of digits to cut distractors from")
-        digits = pool.float_images(slice(None))
-        return lambda x, g: clutter(x, digits, size, distractors, generator=g)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+CHUNK = 1000  # images per chunk of a fixed set; every chunk has its own seed
+VAL_SEED, TEST_SEED = 1, 2  # a run seeded s fixes its validation set with s + 1, its test set with s + 2
+_MASK64 = 2**64 - 1
 
 
-def materialise(data: ImageSet, variant: Variant | None, seed: int, batch_size: int = 1000) -> ImageSet:
-    """Apply a variant once with a fixed seed (validation and test sets stay the same every time)."""
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The generator seed of chunk ``chunk`` of a fixed set made with ``seed`` (SplitMix64 of both),
+    so any chunk can be made on its own."""
+    x = (seed * 0x9E3779B97F4A7C15 + chunk + 1) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) >> 1  # 63 bits: a valid torch seed
+
+
+def materialise_chunk(data: ImageSet, variant: Variant, seed: int, chunk: int, batch_size: int = CHUNK) -> Tensor:
+    """Images ``chunk * batch_size ...`` of ``materialise(data, variant, seed, batch_size)`` as uint8,
+    made without the others."""
+    lo = chunk * batch_size
+    if not (0 <= lo < len(data) or chunk == 0):  # chunk 0 of an empty set is empty
+        raise IndexError(f"chunk {chunk} is outside the {len(data)} images ({batch_size} a chunk)")
+    x = data.float_images(slice(lo, lo + batch_size))
+    out = variant(x, torch.Generator().manual_seed(chunk_seed(seed, chunk)))
+    return out.mul_(255).round_().to(torch.uint8)
+
+
+def materialise(data: ImageSet, variant: Variant | None, seed: int, batch_size: int = CHUNK) -> ImageSet:
+    """Apply a variant once with a fixed seed (validation and test sets stay the same every time).
+    Chunk k of ``batch_size`` images is made with its own generator, seeded ``chunk_seed(seed, k)``."""
     if variant is None:
         return data
-    g = torch.Generator().manual_seed(seed)
-    out = [variant(x, g) for x, _ in data.batches(batch_size)]
-    images = (torch.cat(out) * 255).round().to(torch.uint8)
+    chunks = range(max(1, -(-len(data) // batch_size)))
+    images = torch.cat([materialise_chunk(data, variant, seed, k, batch_size) for k in chunks])
     return ImageSet(images, data.labels)
 
 
@@ -191,25 +349,31 @@ class Splits:
 
 def mnist_splits(
     root: str | os.PathLike[str] | None = None,
-    dataset: str = "mnist",
+    dataset: str | Task = "mnist",
     val_size: int = 5000,
     seed: int = 0,
     download: bool = True,
-    size: int = 60,
-    distractors: int = 4,
+    size: int | None = None,
+    distractors: int | None = None,
+    patch: int | None = None,
 ) -> Splits:
-    """Train / validation (held out of the 60,000 training digits) / test, for a dataset name."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    """Train / validation (held out of the 60,000 training digits) / test, for a task (a name
+    from :data:`DATASETS` or a :class:`Task`; ``size``, ``distractors``, ``patch`` change it).
+
+    The validation and test sets are made once, with seeds ``seed + 1`` and ``seed + 2``, their
+    distractors cut from their own digits; ``variant`` makes training images afresh per batch,
+    with distractors cut from the training digits.
+    """
+    t = task(dataset, size=size, distractors=distractors, patch=patch)
+    t.check_digits(DIGIT)
     full = load_mnist(root, train=True, download=download)
     test = load_mnist(root, train=False, download=download)
     train, val = split(full, val_size, seed)
-    train_variant = make_variant(dataset, train, size, distractors)
     return Splits(
         train,
-        materialise(val, make_variant(dataset, val, size, distractors), seed + 1),
-        materialise(test, make_variant(dataset, test, size, distractors), seed + 2),
-        train_variant,
+        materialise(val, t.variant(val), seed + VAL_SEED),
+        materialise(test, t.variant(test), seed + TEST_SEED),
+        t.variant(train),
     )
 
 

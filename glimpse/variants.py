@@ -4,11 +4,13 @@ All functions take float images (B, C, h, w) in [0, 1] and a ``torch.Generator``
 choice, so a variant is reproducible from its seed, and none loops over samples in Python.
 
 - :func:`place` pastes each image at its own offset on a zero canvas (the primitive).
+- :func:`add_at` adds each image into a canvas at its own offset, touching only its pixels.
 - :func:`shift` moves digits by up to ``max_shift`` pixels inside their own frame (augmentation).
 - :func:`translate` puts each digit at a uniformly random position of an ``S × S`` canvas.
 - :func:`clutter` follows DeepMind's ``mnist-cluttered`` generator: ``n`` random ``p × p`` crops of
   random digits of the same split are added at random positions and clipped to 1, then the digit
-  is added at a random position and the canvas clipped to [0, 1].
+  is added at a random position and the canvas clipped to [0, 1]. The pool may stay uint8 (0..255):
+  only the crops are turned into floats.
 """
 
 from __future__ import annotations
@@ -29,8 +31,27 @@ def place(images: Tensor, height: int, width: int, offsets: Tensor) -> Tensor:
     xs = torch.arange(width, device=dev).view(1, width) - offsets[:, 1:]  # (B, width) source col
     inside = ((ys >= 0) & (ys < h)).view(b, height, 1) & ((xs >= 0) & (xs < w)).view(b, 1, width)
     index = ys.clamp(0, h - 1).view(b, height, 1) * w + xs.clamp(0, w - 1).view(b, 1, width)
-    flat = images.reshape(b, c, h * w).gather(2, index.view(b, 1, -1).expand(b, c, height * width))
+    flat = images.reshape(b, c, h * w).gather(2, index.view(b, 1, height * width).expand(b, c, height * width))
     return flat.view(b, c, height, width) * inside.view(b, 1, height, width).to(images.dtype)
+
+
+def add_at(canvas: Tensor, pieces: Tensor, offsets: Tensor) -> Tensor:
+    """Add piece ``b`` into ``canvas[b]`` with its top-left pixel at ``offsets[b] = (top, left)``,
+    in place; every piece must lie wholly inside the canvas. Only the pieces' pixels are touched
+    (a scatter-add), so pasting small pieces into a large canvas costs what the pieces do.
+
+    canvas: (B, C, H, W) contiguous;  pieces: (B, C, h, w);  offsets: (B, 2) long
+    returns: canvas
+    """
+    b, c, h, w = pieces.shape
+    dev = pieces.device
+    rows = offsets[:, :1] + torch.arange(h, device=dev)  # (B, h)
+    cols = offsets[:, 1:] + torch.arange(w, device=dev)  # (B, w)
+    flat = (rows[:, :, None] * canvas.shape[-1] + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
+    canvas.view(b, c, canvas.shape[-2] * canvas.shape[-1]).scatter_add_(
+        2, flat, pieces.reshape(b, c, h * w).to(canvas.dtype)
+    )
+    return canvas
 
 
 def random_offsets(n: int, low: int, high: int, generator: torch.Generator | None = None) -> Tensor:
@@ -48,11 +69,11 @@ def shift(images: Tensor, max_shift: int, generator: torch.Generator | None = No
 
 def translate(images: Tensor, size: int = 60, generator: torch.Generator | None = None) -> Tensor:
     """Each digit at a uniformly random position of a ``size × size`` black canvas."""
-    h, w = images.shape[-2:]
+    b, c, h, w = images.shape
     if size < max(h, w):
         raise ValueError(f"canvas size {size} is smaller than the {h}×{w} images")
-    offsets = random_offsets(images.shape[0], 0, size - max(h, w), generator).to(images.device)
-    return place(images, size, size, offsets)
+    offsets = random_offsets(b, 0, size - max(h, w), generator).to(images.device)
+    return add_at(images.new_zeros(b, c, size, size), images, offsets)
 
 
 def clutter(
@@ -65,19 +86,29 @@ def clutter(
 ) -> Tensor:
     """Cluttered translated digits.
 
-    images: (B, C, h, w) the digits to classify;  pool: (N, C, h, w) digits to cut distractors from
+    images: (B, C, h, w) float, the digits to classify;  pool: (N, C, h', w') digits to cut
+    distractors from, float in [0, 1] or uint8 (any device: only the crops move)
     returns: (B, C, size, size)
     """
     b, c, h, w = images.shape
     dev = images.device
+    if size < max(h, w):
+        raise ValueError(f"canvas size {size} is smaller than the {h}×{w} images")
+    if distractors > 0 and not patch <= min(size, *pool.shape[-2:]):
+        raise ValueError(f"distractor patch {patch} is larger than the canvas ({size}) or the pool's digits")
     canvas = images.new_zeros(b, c, size, size)
     if distractors > 0:
         n = b * distractors
         src = torch.randint(0, pool.shape[0], (n,), generator=generator).to(pool.device)
-        crop_at = random_offsets(n, 0, min(h, w) - patch, generator).to(dev)
+        crop_at = random_offsets(n, 0, min(pool.shape[-2:]) - patch, generator).to(pool.device)
         # Cut the crops by placing each source digit at minus the crop corner on a patch canvas.
-        crops = place(pool[src].to(images), patch, patch, -crop_at)  # (n, C, p, p)
-        where = random_offsets(n, 0, size - patch, generator).to(dev)
-        pieces = place(crops, size, size, where).view(b, distractors, c, size, size)
-        canvas = pieces.sum(1).clamp_(max=1.0)
-    return (canvas + translate(images, size, generator)).clamp_(0.0, 1.0)
+        crops = place(pool[src], patch, patch, -crop_at).to(dev, images.dtype)  # (n, C, p, p)
+        if pool.dtype == torch.uint8:
+            crops = crops / 255.0
+        where = random_offsets(n, 0, size - patch, generator).to(dev).view(b, distractors, 2)
+        crops = crops.view(b, distractors, c, patch, patch)
+        for d in range(distractors):  # a few distractors, not samples: each adds one crop per image
+            add_at(canvas, crops[:, d], where[:, d])
+        canvas.clamp_(max=1.0)
+    offsets = random_offsets(b, 0, size - max(h, w), generator).to(dev)
+    return add_at(canvas, images, offsets).clamp_(0.0, 1.0)

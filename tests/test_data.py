@@ -92,3 +92,5 @@ def test_real_mnist_splits(mnist_data_root):
     assert counts == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     cl = mnist_splits(mnist_data_root, "cluttered", val_size=1000)
     assert cl.test.images.shape[1:] == (1, 60, 60) and cl.variant is not None
+    same = mnist_splits(mnist_data_root, "cluttered60", val_size=1000)  # "cluttered" is "cluttered60"
+    assert torch.equal(same.test.images, cl.test.images) and torch.equal(same.val.images, cl.val.images)
