@@ -115,9 +115,18 @@ def flat(obj: Any) -> dict[str, Any]:
 def parse_command_line(
     cls: type[T], argv: list[str] | None = None, description: str | None = None
 ) -> tuple[T, set[str]]:
-    """Parse the command line into an instance of ``cls``; also the names of the options given."""
+    """Parse the command line into an instance of ``cls``; also the names of the options given.
+
+    If ``cls`` has ``implied_options(values) -> dict``, the options it returns replace the
+    defaults of those not given on the command line (train.ram: a task's retina follows
+    ``--dataset``, while an explicit ``--glimpse-size`` still wins).
+    """
     given = vars(_parser(cls, description, suppress=True).parse_args(argv))
-    return build(cls, vars(_parser(cls, description, suppress=False).parse_args(argv))), set(given)
+    values = vars(_parser(cls, description, suppress=False).parse_args(argv))
+    implied = getattr(cls, "implied_options", None)
+    if implied is not None:
+        values.update({k: v for k, v in implied(values).items() if k not in given})
+    return build(cls, values), set(given)
 
 
 def parse_args(cls: type[T], argv: list[str] | None = None, description: str | None = None) -> T:

@@ -1,6 +1,7 @@
 """Train a Recurrent Attention Model on MNIST (or its translated / cluttered variants).
 
     python -m train.ram                                   # the paper's MNIST setting, 6 glimpses of 8×8
+    python -m train.ram --dataset cluttered100            # 100×100 cluttered: 8 glimpses of 12×12, 4 scales
     python -m train.ram --compile --threads 2             # the same, compiled (the README's 26.8-min run)
     python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
     python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
@@ -12,6 +13,10 @@ Writes to ``--out``: ``last.pt`` (every epoch, atomically; ``--resume`` continue
 Models are selected on a validation split held out of the 60,000 training digits; the test set
 is read once, at the end. A resumed run may change --epochs and the σ schedule
 (--loc-std-final, --anneal-from) and --eval-rollouts; its other options stay as they were.
+
+``--dataset`` names a task of :data:`glimpse.data.TASKS` (``cluttered`` is ``cluttered60``); it
+sets --glimpse-size, --scales and --glimpses to the paper's values for it, and --augment-shift to
+0 on the translated and cluttered canvases, unless those flags are given.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from glimpse.data import ImageSet, mnist_splits
+from glimpse.data import DATASETS, TASKS, ImageSet, mnist_splits, task
 from glimpse.errors import UsageError
 from glimpse.evaluate import all_protocols, error_rate
 from glimpse.losses import RAMLoss, ram_loss
@@ -41,7 +46,12 @@ class Args(RunArgs):
     out: str = arg("runs/ram-mnist", "run folder for checkpoints and logs")
     epochs: int = arg(160, "training epochs")
     batch_size: int = arg(128, "images per optimisation step")
-    dataset: Literal["mnist", "translated", "cluttered"] = arg("mnist", "MNIST 28×28, or 60×60 variants")
+    dataset: Literal[DATASETS] = arg(
+        "mnist",
+        "the task; unless given, it sets --glimpse-size, --scales, --glimpses (the paper's) and --augment-shift: "
+        + "; ".join(f"{t.name}: {t.describe()}" for t in TASKS.values())
+        + " ('cluttered' is 'cluttered60')",
+    )
     data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     loc_std_final: float | None = arg(0.01, "σ at the end of training, after a cosine fall (none: keep σ fixed)")
     anneal_from: float = arg(0.8, "fraction of training after which σ starts its cosine fall to --loc-std-final")
@@ -56,8 +66,18 @@ class Args(RunArgs):
     eval_rollouts: int = arg(10, "M for the averaged protocol")
     compile: bool = arg(False, "run the rollout and loss as one torch.compile'd graph (1.15-1.8x faster here)")
 
+    @staticmethod
+    def implied_options(values: dict[str, Any]) -> dict[str, Any]:
+        """Defaults that follow --dataset: the paper's retina and glimpse count for the task, and
+        no extra shift where the digit already lies at a random place of a larger canvas."""
+        t = task(values["dataset"])
+        shift = 1 if t.kind == "mnist" else 0
+        return dict(glimpse_size=t.glimpse_size, scales=t.scales, glimpses=t.glimpses, augment_shift=shift)
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.dataset = task(self.dataset).name  # an alias ('cluttered', in older runs too) by its name
+        task(self.dataset).check_retina(self.model.glimpse_size, "--glimpse-size")
         at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
         if self.augment_shift < 0:
             raise UsageError(f"--augment-shift must be >= 0, got {self.augment_shift}")
