@@ -29,6 +29,9 @@ class Shipped:
 SHIPPED: dict[str, Shipped] = {
     "ram": Shipped("ram_mnist.pt", "ram", "glimpse classifier, MNIST 28×28, 6 glimpses of 8×8, RNN core"),
     "painter": Shipped("painter_celeba.pt", "painter", "face painter, 64², 20 steps × 10 strokes (200 strokes)"),
+    "painter-brush": Shipped(
+        "painter_celeba_brush.pt", "painter", "brush painter, 64², 200 strokes each at least 2.5× as long as wide"
+    ),
     "painter-30": Shipped("painter_celeba30.pt", "painter", "face painter, 64², 6 steps × 5 strokes (30 strokes)"),
     "painter-mnist": Shipped("painter_mnist.pt", "painter", "digit painter, 32² greyscale, 10 steps × 2 strokes"),
     "draw": Shipped("draw_mnist.pt", "draw", "DRAW, binarised MNIST 28×28, T=16, 256/256 LSTMs, 5×5 read and write"),
