@@ -242,7 +242,8 @@ class GlimpseEnv(gym.Env):
     `info` holds `index` (the image) after reset and `label`, `prediction`, `correct` at the end.
 
     ## Arguments
-    `dataset` (`"mnist"`, `"translated"`, `"cluttered"`), `split` (`"train"`: 55,000 digits,
+    `dataset` (a kind of task: `"mnist"`, `"translated"`, `"cluttered"`; each registered id sets
+    its task's `size`, `distractors` and retina from `glimpse.data.TASKS`), `split` (`"train"`: 55,000 digits,
     variants drawn afresh each episode; `"val"`, `"test"`: the library's fixed sets), `data_root`
     (default `$GLIMPSE_DATA`, then `./data`), `download`, `size` (canvas side of the variants),
     `distractors`, `glimpses` (T), `glimpse_size` (g), `scales` (k), `reward`, `logit_scale`,

@@ -1,6 +1,6 @@
 """The ``glimpse`` command.
 
-    glimpse ram-gif [--checkpoint PATH] [--out ram_mnist.gif] [--digits 8] [--data-root DIR]
+    glimpse ram-gif [--checkpoint PATH] [--dataset TASK] [--out ram_mnist.gif] [--digits 8] [--data-root DIR]
     glimpse paint IMAGE [--strokes 200] [--size 128] [--crop L T R B] [--out painting.gif] [--style flat|oil]
     glimpse paint IMAGE ... [--svg OUT.svg] [--strokes-json OUT.json]
     glimpse render OUT.json [--size S] [--out X.png|X.gif|X.svg] [--style flat|oil]
@@ -8,7 +8,7 @@
     glimpse plot RUN [RUN ...] [--out curves.png] [--x epoch|wall]
     glimpse draw [--out draw.gif] [--samples 16] [--reconstruct] [--checkpoint PATH] [--data-root DIR]
 
-``ram-gif`` draws a glimpse classifier at work on MNIST test digits: the boxes of every retina
+``ram-gif`` draws a glimpse classifier at work on test digits of a task (``--dataset``): the boxes of every retina
 scale at each step, the path of earlier glimpses, and the predicted class with its probability.
 ``paint`` paints any picture stroke by stroke and writes a GIF (target and canvas side by side,
 one frame per step) and the final PNG, and with ``--svg`` / ``--strokes-json`` the strokes
@@ -58,23 +58,47 @@ def checkpoint_path(name: str | None, kind: str) -> Path | str:
     raise UsageError(f"--checkpoint {name}: no such file, nor a shipped model (shipped: {', '.join(SHIPPED)})")
 
 
+# the glimpse classifier each task's ram-gif uses without --checkpoint
+RAM_GIF_SHIPPED = {"mnist": "ram", "cluttered60": "ram-cluttered60"}
+
+
 def ram_gif(a: argparse.Namespace) -> Path:
-    from glimpse.checkpoint import load_model
-    from glimpse.data import load_mnist
-    from glimpse.render import ram_frames, write_gif
+    from glimpse.checkpoint import load_checkpoint, load_model
+    from glimpse.data import load_mnist, mnist_splits, task
+    from glimpse.render import ram_frames, soft_frames, write_gif
 
     out = _check_digit_grid(a, a.digits, "--digits")
-    model = load_model(checkpoint_path(a.checkpoint, "ram"), kind="ram")
-    test = load_mnist(a.data_root, train=False)
+    t = task(a.dataset)
+    if a.checkpoint is None and t.name not in RAM_GIF_SHIPPED:
+        raise UsageError(
+            f"--dataset {a.dataset}: no model for it ships with the package; pass --checkpoint RUN/model.pt"
+        )
+    path = checkpoint_path(a.checkpoint or RAM_GIF_SHIPPED[t.name], "ram")
+    kind = load_checkpoint(path).get("kind")
+    if kind not in ("ram", "soft"):
+        raise UsageError(f"--checkpoint {path}: a {kind} checkpoint; ram-gif animates RAM or soft-attention ones")
+    model = load_model(path, kind=kind)
+    if (model.cfg.height, model.cfg.width) != (t.size, t.size):
+        raise UsageError(
+            f"--checkpoint {path} looks at {model.cfg.height}×{model.cfg.width} images, --dataset {t.name} is "
+            f"{t.size}×{t.size}: pass the --dataset it was trained on"
+        )
+    test = load_mnist(a.data_root, train=False) if t.kind == "mnist" else mnist_splits(a.data_root, t.name).test
     g = torch.Generator().manual_seed(a.seed)
     idx = torch.randperm(len(test), generator=g)[: a.digits]
     images, labels = test.float_images(idx), test.labels[idx]
     with torch.no_grad():
         rollout = model.rollout(images, a.policy, generator=g)
-    cfg = model.cfg
-    frames = ram_frames(images, rollout, cfg.glimpse_size, cfg.scales, labels, cols=min(a.digits, a.cols))
+    cols = min(a.digits, a.cols)
+    if kind == "soft":
+        frames = soft_frames(images, rollout, labels, scale=max(1, 140 // t.size), cols=cols)
+    else:
+        cfg = model.cfg
+        frames = ram_frames(
+            images, rollout, cfg.glimpse_size, cfg.scales, labels, scale=max(1, 140 // t.size), cols=cols
+        )
     options.write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps))])
-    print(f"wrote {out} ({len(frames)} steps, {a.digits} digits, policy {a.policy})")
+    print(f"wrote {out} ({len(frames)} steps, {a.digits} {t.name} test digits, policy {a.policy})")
     return out
 
 
@@ -328,8 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="glimpse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("ram-gif", help="animate a glimpse classifier on MNIST test digits")
-    _digit_grid(r, "a RAM checkpoint (default: the shipped MNIST model)", "ram_mnist.gif", "--digits", 8, 4, 1.5)
+    r = sub.add_parser("ram-gif", help="animate a glimpse classifier on MNIST (or translated, cluttered) test digits")
+    _digit_grid(
+        r,
+        "a RAM or soft-attention checkpoint (default: the task's shipped model)",
+        "ram_mnist.gif",
+        "--digits",
+        8,
+        4,
+        1.5,
+    )
+    r.add_argument("--dataset", default="mnist", help="the task: mnist, translated, cluttered60 or cluttered100")
     r.add_argument("--policy", choices=["sample", "mean"], default="sample", help="sampled or mean locations")
     r.add_argument("--seed", type=int, default=0, help="which digits, and the location samples (>= 0)")
     r.set_defaults(func=ram_gif)

@@ -89,6 +89,12 @@ CLI_CASES = {
     "paint-mnist --digits 0": (["paint-mnist", "--digits", "0", "--out", "{tmp}/m.gif"], "--digits must be at least"),
     "ram-gif --digits huge": (["ram-gif", "--digits", "100000", "--out", "{tmp}/r.gif"], "at most 256, got 100,000"),
     "ram-gif --seed -1": (["ram-gif", "--seed", "-1", "--out", "{tmp}/r.gif"], "--seed must be"),
+    "ram-gif --dataset unknown": (["ram-gif", "--dataset", "mnist2", "--out", "{tmp}/r.gif"], "mnist2"),
+    "ram-gif --dataset, none shipped": (["ram-gif", "--dataset", "translated", "--out", "{tmp}/r.gif"], "--checkpoint"),
+    "ram-gif --dataset, wrong size": (
+        ["ram-gif", "--dataset", "cluttered100", "--checkpoint", "ram", "--out", "{tmp}/r.gif"],
+        "pass the --dataset it was trained on",
+    ),
     "paint --strokes 0": ([*PAINT, "--strokes", "0"], "--strokes must be at least 1, got 0"),
     "paint --strokes -5": ([*PAINT, "--strokes", "-5"], "got -5"),
     "paint --strokes huge": ([*PAINT, "--strokes", "10000000"], "--strokes must be at most 100,000"),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from glimpse.checkpoint import load_checkpoint, load_model, save_checkpoint
 from glimpse.data import ImageSet
@@ -290,3 +291,11 @@ def test_train_soft_writes_results_and_a_model_that_loads_with_no_flags(mnist_da
     model = load_model(out / "model.pt")
     assert isinstance(model, SoftAttention) and model.cfg.read_n == 6 and model.cfg.hidden == 32
     assert results["args"]["loss"] == "last"
+    # ram-gif animates it: one frame per glimpse (and held last frames), windows drawn
+    from glimpse.cli import main as glimpse_main
+
+    gif = tmp_path / "soft.gif"
+    cmd = ["ram-gif", "--checkpoint", str(out / "model.pt"), "--data-root", str(mnist_data_root)]
+    assert glimpse_main([*cmd, "--out", str(gif), "--digits", "2"]) == 0
+    with Image.open(gif) as im:
+        assert im.n_frames >= 3
