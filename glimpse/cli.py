@@ -63,9 +63,12 @@ RAM_GIF_SHIPPED = {"mnist": "ram", "cluttered60": "ram-cluttered60"}
 
 
 def ram_gif(a: argparse.Namespace) -> Path:
-    from glimpse.checkpoint import load_checkpoint, load_model
-    from glimpse.data import load_mnist, mnist_splits, task
+    from glimpse.checkpoint import load_model
+    from glimpse.data import CHUNK, task
+    from glimpse.datasets import GlimpseMNIST
+    from glimpse.ram import RAM
     from glimpse.render import ram_frames, soft_frames, write_gif
+    from glimpse.soft import SoftAttention
 
     out = _check_digit_grid(a, a.digits, "--digits")
     t = task(a.dataset)
@@ -74,29 +77,26 @@ def ram_gif(a: argparse.Namespace) -> Path:
             f"--dataset {a.dataset}: no model for it ships with the package; pass --checkpoint RUN/model.pt"
         )
     path = checkpoint_path(a.checkpoint or RAM_GIF_SHIPPED[t.name], "ram")
-    kind = load_checkpoint(path).get("kind")
-    if kind not in ("ram", "soft"):
-        raise UsageError(f"--checkpoint {path}: a {kind} checkpoint; ram-gif animates RAM or soft-attention ones")
-    model = load_model(path, kind=kind)
+    model = load_model(path)
+    if not isinstance(model, RAM | SoftAttention):
+        raise UsageError(f"--checkpoint {path}: a {type(model).__name__} model; ram-gif animates RAM or soft attention")
     if (model.cfg.height, model.cfg.width) != (t.size, t.size):
         raise UsageError(
             f"--checkpoint {path} looks at {model.cfg.height}×{model.cfg.width} images, --dataset {t.name} is "
             f"{t.size}×{t.size}: pass the --dataset it was trained on"
         )
-    test = load_mnist(a.data_root, train=False) if t.kind == "mnist" else mnist_splits(a.data_root, t.name).test
+    test = GlimpseMNIST(a.data_root, train=False, download=True, task_name=t)  # train.ram's test set, made lazily
     g = torch.Generator().manual_seed(a.seed)
-    idx = torch.randperm(len(test), generator=g)[: a.digits]
-    images, labels = test.float_images(idx), test.labels[idx]
+    idx = torch.randperm(len(test), generator=g)[: a.digits].tolist()
+    images = torch.stack([test.chunk(i // CHUNK)[i % CHUNK] for i in idx]).float() / 255  # only their chunks
+    labels = test.targets[idx]
     with torch.no_grad():
         rollout = model.rollout(images, a.policy, generator=g)
-    cols = min(a.digits, a.cols)
-    if kind == "soft":
-        frames = soft_frames(images, rollout, labels, scale=max(1, 140 // t.size), cols=cols)
+    cols, scale = min(a.digits, a.cols), max(1, 140 // t.size)  # about 140 px a digit
+    if isinstance(model, SoftAttention):
+        frames = soft_frames(images, rollout, labels, scale=scale, cols=cols)
     else:
-        cfg = model.cfg
-        frames = ram_frames(
-            images, rollout, cfg.glimpse_size, cfg.scales, labels, scale=max(1, 140 // t.size), cols=cols
-        )
+        frames = ram_frames(images, rollout, model.cfg.glimpse_size, model.cfg.scales, labels, scale, cols)
     options.write_together([(out, lambda tmp: write_gif(frames, tmp, fps=a.fps))])
     print(f"wrote {out} ({len(frames)} steps, {a.digits} {t.name} test digits, policy {a.policy})")
     return out

@@ -61,10 +61,8 @@ class SoftAttentionConfig:
     layers: int = option(1, "stacked core layers")
 
     def __post_init__(self) -> None:
-        for name in ("height", "width", "channels", "classes", "read_n", "glimpses"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"SoftAttentionConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("what_size", "where_size", "glimpse_out", "hidden", "layers"):
+        sizes = ("height", "width", "channels", "classes", "read_n", "glimpses")
+        for name in (*sizes, "what_size", "where_size", "glimpse_out", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SoftAttentionConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.read_n > min(self.height, self.width):

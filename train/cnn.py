@@ -19,24 +19,21 @@ backpropagation (:class:`ClassifierRecipe`).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glimpse.cnn import CNN, CNNConfig
+from glimpse.data import DATASETS
 from glimpse.errors import UsageError
 from glimpse.evaluate import error_rate
 from train import loop
 from train import ram as train_ram
 from train.common import RunArgs, arg, at_least_one, entry_point
-
-# the task names train.ram accepts (MNIST and its translated and cluttered variants), whatever they are
-Dataset = typing.get_type_hints(train_ram.Args)["dataset"]
 
 
 @dataclass
@@ -46,7 +43,9 @@ class ClassifierArgs(RunArgs):
     epochs: int = arg(20, "training epochs")
     batch_size: int = arg(128, "images per optimisation step")
     clip: float | None = arg(5.0, "clip the gradient norm to this (none: no clipping)")
-    dataset: Dataset = arg("mnist", "the task: MNIST 28×28, or its translated / cluttered variants (see train.ram)")
+    dataset: Literal[DATASETS] = arg(
+        "mnist", "the task: MNIST 28×28, or its translated / cluttered variants (see train.ram)"
+    )
     data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     augment_shift: int = arg(1, "random shift of training images by up to this many pixels (default: train.ram's)")
     val_size: int = arg(5000, "training digits held out for model selection")
@@ -58,8 +57,7 @@ class ClassifierArgs(RunArgs):
     def implied_options(values: dict[str, Any]) -> dict[str, Any]:
         """--augment-shift follows --dataset as in train.ram (no extra shift where the digit already
         lies at a random place of a larger canvas), unless it is given."""
-        implied = getattr(train_ram.Args, "implied_options", None)
-        return {} if implied is None else {k: v for k, v in implied(values).items() if k == "augment_shift"}
+        return {"augment_shift": train_ram.Args.implied_options(values)["augment_shift"]}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -76,8 +76,9 @@ class Args(RunArgs):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.dataset = task(self.dataset).name  # an alias ('cluttered', in older runs too) by its name
-        task(self.dataset).check_retina(self.model.glimpse_size, "--glimpse-size")
+        t = task(self.dataset)
+        self.dataset = t.name  # an alias ('cluttered', in older runs too) by its name
+        t.check_retina(self.model.glimpse_size, "--glimpse-size")
         at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
         if self.augment_shift < 0:
             raise UsageError(f"--augment-shift must be >= 0, got {self.augment_shift}")
