@@ -91,11 +91,12 @@ def train(argv: list[str]) -> None:
     p.add_argument("--data-root", default=os.environ.get("GLIMPSE_DATA"))
     p.add_argument("--runs", type=Path, default=Path("runs/tasks"))
     p.add_argument("--results", type=Path, default=RESULTS, help="where results.json, metrics.jsonl, seeds.json go")
+    p.add_argument("--variant", help="a name for a row's variant (runs/tasks/TASK-MODEL-VARIANT), e.g. conv")
     cut = argv.index("--") if "--" in argv else len(argv)
     a = p.parse_args(argv[:cut])
     extra = argv[cut + 1 :]  # after --: more flags for the training script
     script, flags = SCRIPTS[a.model]
-    run = a.runs / f"{a.task}-{a.model}"
+    run = a.runs / "-".join([a.task, a.model] + ([a.variant] if a.variant else []))
     args = ["--dataset", a.task, "--out", str(run), *flags, *extra]
     if a.data_root:
         args += ["--data-root", a.data_root]
@@ -125,14 +126,14 @@ def row(run: Path) -> tuple[list[str], dict[str, Any]]:
     r = json.loads((run / "results.json").read_text())
     s = json.loads((run / "seeds.json").read_text())
     a, test = r["args"], r["test"]
-    task, model = run.name.rsplit("-", 1)
+    task, model, *variant = run.name.split("-", 2)
     pct = lambda key: f"{test[key]:.2%}" if key in test else "—"  # noqa: E731
     glimpses = a.get("model", {}).get("glimpses", a.get("glimpses")) if model != "cnn" else None
     speed = images_per_second(run)
     threads = a.get("threads")
     cells = [
         task,
-        model,
+        model + "".join(f" ({v})" for v in variant),
         str(glimpses) if glimpses else "whole image",
         f"{r['epochs']} ({r['best_epoch']})",
         f"{r['train_wall_min']:.1f} min" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
@@ -141,7 +142,7 @@ def row(run: Path) -> tuple[list[str], dict[str, Any]]:
         pct("mean"),
         pct(next((k for k in test if k.startswith("average")), "average10")),
         f"{s['mean']:.2%} ± {s['std']:.2%} ({len(s['seeds'])})",
-        PUBLISHED.get(task, {}).get(model, "—"),
+        "—" if variant else PUBLISHED.get(task, {}).get(model, "—"),
     ]
     return cells, s
 

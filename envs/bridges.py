@@ -70,13 +70,7 @@ class RAMAgent:
         rho, batched = _batch(obs["glimpse"], 4)
         loc, _ = _batch(obs["location"], 1)
         step = int(_batch(obs["step"], 1)[0].reshape(-1)[0])
-        net = self.model.glimpse
-        what = F.relu(net.what(rho.float().flatten(1)))
-        where = F.relu(net.where(loc.float()))
-        if self.cfg.combine == "product":
-            g = F.relu(net.what_out(what)) * F.relu(net.where_out(where))
-        else:
-            g = F.relu(net.what_out(what) + net.where_out(where))
+        g = self.model.glimpse.features(rho.float(), loc.float())
         h, self.state = self.model.core.step(g, self.state)
         logits = self.model.classifier(h)
         scores = logits / logits.abs().amax(-1, keepdim=True).clamp_min(1e-30)

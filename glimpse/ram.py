@@ -45,6 +45,9 @@ class RAMConfig:
     what_size: int = option(128, "width of the glimpse network's image ('what') pathway h_g")
     where_size: int = option(128, "width of its location ('where') pathway h_l")
     glimpse_out: int = option(256, "width of the glimpse feature g_t")
+    what_net: Literal["linear", "conv"] = option(
+        "linear", "the 'what' pathway: the paper's linear layer, or three 3×3 convolutions over the retina"
+    )
     combine: Literal["sum", "product"] = option("sum", "g_t from h_g and h_l: RAM's sum or DRAM's product")
     core: CoreKind = option("rnn", "recurrent core (rnn: the paper's ReLU RNN)")
     hidden: int = option(256, "core width")
@@ -58,6 +61,8 @@ class RAMConfig:
         for name in ("height", "width", "channels", "classes", "glimpse_size", "scales", "glimpses"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RAMConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.what_net not in ("linear", "conv"):
+            raise ValueError(f"RAMConfig.what_net must be 'linear' or 'conv', got {self.what_net!r}")
         if self.combine not in ("sum", "product"):
             raise ValueError(f"RAMConfig.combine must be 'sum' or 'product', got {self.combine!r}")
         if not 0 < self.loc_std < math.inf:
@@ -80,14 +85,33 @@ class Rollout(NamedTuple):
         return self.logits.softmax(-1)
 
 
+def conv_what(in_channels: int, glimpse_size: int, out: int) -> nn.Sequential:
+    """The convolutional 'what' pathway: the retina's scales stacked as channels (they share a
+    centre), then 3×3 convolutions of 32, 64 and 64 channels, the last two with stride 2, and a
+    linear layer.  (B, scales·C, g, g) -> (B, out), before the ReLU."""
+    side = (glimpse_size + 3) // 4  # g -> ceil(g/2) -> ceil(g/4)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(64 * side * side, out),
+    )
+
+
 class GlimpseNetwork(nn.Module):
     """Retina + "what" and "where" pathways combined into the glimpse feature g_t."""
 
     def __init__(self, cfg: RAMConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        retina_size = cfg.scales * cfg.channels * cfg.glimpse_size**2
-        self.what = nn.Linear(retina_size, cfg.what_size)
+        if cfg.what_net == "conv":
+            self.what = conv_what(cfg.scales * cfg.channels, cfg.glimpse_size, cfg.what_size)
+        else:
+            self.what = nn.Linear(cfg.scales * cfg.channels * cfg.glimpse_size**2, cfg.what_size)
         self.where = nn.Linear(2, cfg.where_size)
         self.what_out = nn.Linear(cfg.what_size, cfg.glimpse_out)
         self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=cfg.combine == "product")
@@ -95,8 +119,12 @@ class GlimpseNetwork(nn.Module):
     def forward(self, padded: Tensor, loc: Tensor) -> Tensor:
         """padded: images from :func:`pad_images`; loc: (B, 2) detached -> g: (B, glimpse_out)"""
         c = self.cfg
-        rho = retina_padded(padded, loc, c.glimpse_size, c.scales, c.height, c.width)
-        what = F.relu(self.what(rho.flatten(1)))
+        return self.features(retina_padded(padded, loc, c.glimpse_size, c.scales, c.height, c.width), loc)
+
+    def features(self, rho: Tensor, loc: Tensor) -> Tensor:
+        """rho: retina (B, scales, C, g, g); loc: (B, 2) -> g: (B, glimpse_out)"""
+        rho = rho.flatten(1) if self.cfg.what_net == "linear" else rho.flatten(1, 2)
+        what = F.relu(self.what(rho))
         where = F.relu(self.where(loc))
         if self.cfg.combine == "product":
             return F.relu(self.what_out(what)) * F.relu(self.where_out(where))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from glimpse.evaluate import predict
@@ -20,7 +21,7 @@ def corner_task(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]
     return x, y
 
 
-def train(random_glimpses: bool, steps: int = 300) -> tuple[float, torch.Tensor]:
+def train(random_glimpses: bool, steps: int = 300, what_net: str = "linear") -> tuple[float, torch.Tensor]:
     torch.manual_seed(0)
     cfg = RAMConfig(
         height=SIZE,
@@ -34,6 +35,7 @@ def train(random_glimpses: bool, steps: int = 300) -> tuple[float, torch.Tensor]
         hidden=64,
         loc_std=0.25,
         random_glimpses=random_glimpses,
+        what_net=what_net,
     )
     model = RAM(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -51,9 +53,10 @@ def train(random_glimpses: bool, steps: int = 300) -> tuple[float, torch.Tensor]
     return acc, where
 
 
-def test_policy_learns_to_look_at_the_informative_corner():
-    acc, where = train(random_glimpses=False)
-    control, _ = train(random_glimpses=True)
+@pytest.mark.parametrize("what_net", ["linear", "conv"])
+def test_policy_learns_to_look_at_the_informative_corner(what_net):
+    acc, where = train(random_glimpses=False, what_net=what_net)
+    control, _ = train(random_glimpses=True, what_net=what_net)
     assert acc > 0.95, f"learned policy accuracy {acc:.3f}"
     assert control < 0.6, f"random-glimpse control accuracy {control:.3f}"
     # Every glimpse moved from the centre (where the policy starts) towards the top-right quadrant.

@@ -87,6 +87,27 @@ def test_gradient_routing(reinforce_core, combine):
     assert not any(moved(g) for n, g in bl.items() if not n.startswith("baseline.")), "baseline trains only itself"
 
 
+def test_conv_what_pathway():
+    """The convolutional 'what' pathway: same rollout record, its weights learn from the
+    cross-entropy only, and the env bridge's features(retina) is the rollout's glimpse."""
+    from glimpse.sensor import pad_images, retina
+
+    for g in (4, 5, 8, 12):  # odd and even sides: the flattened size must match
+        cfg = small(what_net="conv", glimpse_size=g, height=30, width=30)
+        model = RAM(cfg)
+        x, y = batch(cfg, 5)
+        r = model.rollout(x, "sample")
+        assert r.logits.shape == (cfg.glimpses, 5, cfg.classes)
+    loss = ram_loss(r, y)
+    ce, rf = grads(model, loss.classification), grads(model, loss.policy)
+    assert moved(ce["glimpse.what.0.weight"]) and not moved(rf["glimpse.what.0.weight"])
+    assert model.glimpse.what[0].in_channels == cfg.scales * cfg.channels
+    loc = torch.rand(5, 2) * 2 - 1
+    direct = model.glimpse(pad_images(x, cfg.glimpse_size, cfg.scales), loc)
+    via_retina = model.glimpse.features(retina(x, loc, cfg.glimpse_size, cfg.scales), loc)
+    torch.testing.assert_close(direct, via_retina)
+
+
 def test_advantage_uses_detached_baseline_and_reward_is_correctness():
     cfg = small()
     model = RAM(cfg)
@@ -128,8 +149,9 @@ def test_random_control_ignores_the_policy():
     assert not torch.allclose(r.locations, r.means) and torch.all(r.log_probs == 0)
 
 
-def test_checkpoint_round_trip(tmp_path):
-    cfg = small(core="lstm")
+@pytest.mark.parametrize("what_net", ["linear", "conv"])
+def test_checkpoint_round_trip(tmp_path, what_net):
+    cfg = small(core="lstm", what_net=what_net)
     model = RAM(cfg)
     path = tmp_path / "ram.pt"
     save_checkpoint(path, "ram", model, epoch=3)
@@ -195,3 +217,5 @@ def test_bad_config_is_named():
         RAMConfig(glimpses=0)
     with pytest.raises(ValueError, match="loc_std"):
         dataclasses.replace(RAMConfig(), loc_std=0.0)
+    with pytest.raises(ValueError, match="what_net"):
+        RAMConfig(what_net="mlp")
