@@ -1,7 +1,8 @@
 """Recurrent Attention Model (Mnih, Heess, Graves, Kavukcuoglu 2014), split along the paper's parts.
 
     glimpse network   g_t = ReLU(W_a h_g + W_b h_l),  h_g = ReLU(W_ρ ρ(x, l_{t-1})),  h_l = ReLU(W_l l_{t-1})
-                      (or DRAM's product ReLU(W_a h_g) ⊙ ReLU(W_b h_l), ``combine="product"``)
+                      (or DRAM's product ReLU(W_a h_g) ⊙ ReLU(W_b h_l), ``combine="product"``;
+                      ``what_net="conv"`` puts three 3×3 convolutions before W_ρ)
     core              h_t = core(g_t, h_{t-1})              (ReLU RNN in the paper; LSTM, GRU)
     location policy   l_t ~ N(tanh(W_μ h_t), σ²), clamped to [-1, 1]
     baseline          b_t = W_b h_t                        (fitted to the reward, squared error)
