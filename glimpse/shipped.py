@@ -29,7 +29,9 @@ class Shipped:
 SHIPPED: dict[str, Shipped] = {
     "ram": Shipped("ram_mnist.pt", "ram", "glimpse classifier, MNIST 28×28, 6 glimpses of 8×8, RNN core"),
     "ram-cluttered60": Shipped(
-        "ram_cluttered60.pt", "ram", "glimpse classifier, cluttered MNIST 60×60, 8 glimpses of 12×12 at 3 scales"
+        "ram_cluttered60.pt",
+        "ram",
+        "glimpse classifier, cluttered MNIST 60×60, 8 glimpses of 12×12 at 3 scales, conv glimpse network",
     ),
     "painter": Shipped("painter_celeba.pt", "painter", "face painter, 64², 20 steps × 10 strokes (200 strokes)"),
     "painter-brush": Shipped(
