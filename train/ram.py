@@ -1,8 +1,9 @@
 """Train a Recurrent Attention Model on MNIST (or its translated / cluttered variants).
 
     python -m train.ram                                   # the paper's MNIST setting, 6 glimpses of 8×8
-    python -m train.ram --dataset cluttered100            # 100×100 cluttered: 8 glimpses of 12×12, 4 scales
     python -m train.ram --compile --threads 2             # the same, compiled (the README's 26.8-min run)
+    python -m train.ram --dataset cluttered100            # 100×100 cluttered: 8 glimpses of 12×12, 4 scales
+    python -m train.ram --dataset cluttered60 --what-net conv     # conv glimpse network (ram-cluttered60)
     python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
     python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
     torchrun --nproc_per_node 2 -m train.ram --device cpu # data-parallel
