@@ -32,8 +32,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SCRIPTS = {"ram": ("train.ram", []), "random": ("train.ram", ["--random-glimpses"]), "soft": ("train.soft", [])}
-SCRIPTS["cnn"] = ("train.cnn", [])
+SCRIPTS = {
+    "ram": ("train.ram", []),
+    "random": ("train.ram", ["--random-glimpses"]),
+    "soft": ("train.soft", []),
+    "cnn": ("train.cnn", []),
+}
 SEEDS = range(5)
 RESULTS = Path("bench/results/tasks")
 
