@@ -2,6 +2,11 @@
 ``SyncVectorEnv`` of the single environment, at the same number of environments.
 
     python -m bench.env_speed --data-root ../shared/data --out bench/results/env_speed.json
+    python -m bench.env_speed --compile --only Paint --out bench/results/env_speed_compiled.json
+
+``--compile`` makes both sides of the painting ids paint with the compiled kernel (``compile=True``:
+the batched env fuses coverage, compositing, error and observation into one loop over the pixels);
+``--threads`` sets torch's threads for both sides; ``--only`` keeps the ids that contain a string.
 
 Both sides get the same pre-drawn random actions (uniform over the action space) and run on one
 thread; each figure is the best of ``--repeats`` timed runs of ``--steps`` steps after a warm-up
@@ -58,8 +63,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=24, help="timed steps per run (glimpse; painting: a third)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="bench/results/env_speed.json")
+    p.add_argument("--compile", action="store_true", help="painting ids: compile=True on both sides")
+    p.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
+    p.add_argument("--only", default="", help="measure only the ids containing this string")
     args = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
 
     root = args.data_root
     have_mnist = root is not None and (Path(root) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
@@ -68,21 +76,26 @@ def main() -> None:
     }  # fmt: skip
     pictures = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     results = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads 1",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "torch_threads": args.threads,
+        "painting_compiled": args.compile,
         "load_average": os.getloadavg(),
         "mnist": "real" if have_mnist else "random digits",
         "actions": "uniform over the action space, the same for both sides",
         "ids": {},
     }
     n, s, r = args.num_envs, args.steps, args.repeats
+    paint = {"compile": True} if args.compile else {}
     for env_id, kwargs, steps in (
         ("glimpse/MNIST-v0", digits, s),
         ("glimpse/TranslatedMNIST-v0", digits, s),
         ("glimpse/ClutteredMNIST60-v0", digits, s),
         ("glimpse/ClutteredMNIST100-v0", digits, s),
-        ("glimpse/PaintFaces-v0", {"pictures": pictures}, max(2, s // 3)),
-        ("glimpse/PaintMNIST-v0", {"pictures": pictures[:, :1]}, max(2, s // 3)),
+        ("glimpse/PaintFaces-v0", {"pictures": pictures, **paint}, max(2, s // 3)),
+        ("glimpse/PaintMNIST-v0", {"pictures": pictures[:, :1], **paint}, max(2, s // 3)),
     ):
+        if args.only not in env_id:
+            continue
         row = measure(env_id, n, steps, r, **kwargs)
         results["ids"][env_id] = row
         print(env_id, json.dumps(row), flush=True)

@@ -18,9 +18,10 @@ from gymnasium.error import ResetNeeded
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from glimpse.canvas import blank, paint
+from glimpse.canvas import blank, paint, stroke_colour
 from glimpse.errors import UsageError
 from glimpse.render import to_rgb
+from glimpse.stamps import fast_fields, tube_coverage
 from glimpse.strokes import MODES, STROKE_SIZE, STYLES
 
 from .episodes import episode_uniforms, key_from, uniform_ints
@@ -34,6 +35,35 @@ CPU_BLOCK = 160  # strokes painted at once on the CPU (see PaintTask.paint)
 def to_uint8(x: Tensor) -> Tensor:
     """Float pictures in [0, 1] -> uint8 (rounded)."""
     return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def lay_and_score(
+    canvas: Tensor,
+    target: Tensor,
+    density: Tensor,
+    tfield: Tensor,
+    ends: Tensor,
+    row: Tensor,
+    colour: Tensor,
+    edge: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One environment step of the fast flat canvas from its strokes' stamp fields
+    (:func:`glimpse.stamps.fast_fields`): coverage, compositing "over", the error and the uint8
+    observation, which torch.compile fuses into one loop over the pixels (no coverage is stored).
+
+    canvas, target: (B, C, S, S);  density, tfield: (B·k, S, S) and ends (B·k, 4) in any row
+    order;  row: (B, k) the row of each env's strokes;  colour: (B, k, C)
+    returns: canvas (B, C, S, S), its uint8 copy, squared error per pixel (B,)
+    """
+    for s in range(row.shape[1]):
+        r = row[:, s]
+        alpha = tube_coverage(density[r], tfield[r], ends[r], edge)  # (B, S, S)
+        canvas = canvas + alpha[:, None] * (colour[:, s, :, None, None] - canvas)
+    error = (canvas - target).pow(2).mean((1, 2, 3))
+    return canvas, canvas.mul(255.0).round().clamp(0, 255).to(torch.uint8), error
+
+
+_lay_and_score_compiled = torch.compile(lay_and_score, dynamic=False)
 
 
 class PaintTask:
@@ -56,6 +86,7 @@ class PaintTask:
         limit: int | None = None,
         pictures: Tensor | None = None,
         device: str | torch.device = "cpu",
+        compile: bool = False,
     ) -> None:
         check_choice("mode", mode, MODES)
         check_choice("style", style, STYLES)
@@ -75,6 +106,7 @@ class PaintTask:
         self.dataset, self.split, self.size, self.channels = dataset, split, size, channels
         self.k, self.strokes, self.steps = strokes_per_step, strokes, strokes // strokes_per_step
         self.mode, self.style, self.edge = mode, style, float(edge)
+        self.fused = bool(compile) and mode == "fast" and style == "flat"
         image = spaces.Box(0, 255, (channels, size, size), np.uint8)
         self.observation_space = spaces.Dict(
             {"target": image, "canvas": image, "step": spaces.Box(0.0, float(self.steps), (1,), np.float32)}
@@ -116,6 +148,28 @@ class PaintTask:
                 for i in range(0, b, block)
             ]
             return torch.cat(parts)
+
+    def step(self, canvas: Tensor, strokes: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Paint strokes (B, k, 13) over canvases (B, C, S, S): the new canvases, their uint8
+        observation and the error to ``target`` (B,) float64. With ``compile`` (fast, flat) it is
+        :func:`lay_and_score` compiled, in blocks of about ``CPU_BLOCK`` strokes on the CPU."""
+        if not self.fused:
+            canvas = self.paint(canvas, strokes)
+            return canvas, to_uint8(canvas), self.error(canvas, target)
+        b, c, size, _ = canvas.shape
+        block = b if canvas.is_cuda else max(1, CPU_BLOCK // self.k)
+        out = torch.empty_like(canvas), torch.empty(canvas.shape, dtype=torch.uint8, device=canvas.device)
+        error = canvas.new_empty(b)
+        with torch.no_grad():
+            for i in range(0, b, block):
+                part = strokes[i : i + block]
+                density, tfield, ends, row = fast_fields(part.reshape(-1, STROKE_SIZE), size, size, compiled=True)
+                new, u8, err = _lay_and_score_compiled(
+                    canvas[i : i + block], target[i : i + block], density, tfield, ends,
+                    row.view(part.shape[:2]), stroke_colour(part, c), self.edge,
+                )  # fmt: skip
+                out[0][i : i + block], out[1][i : i + block], error[i : i + block] = new, u8, err
+        return out[0], out[1], error.double()
 
     @staticmethod
     def error(canvas: Tensor, target: Tensor) -> Tensor:
@@ -163,7 +217,10 @@ class PaintEnv(gym.Env):
     `download` (MNIST), `folder`, `limit` (the first n pictures), `size` (S), `channels`,
     `strokes_per_step` (k), `strokes` (the budget), `mode`, `style`, `edge`, `pictures` (a tensor
     (N, C, H, W), uint8 or float in [0, 1], to paint instead), `render_mode` (`"rgb_array"`: target
-    and canvas side by side). `reset(options={"index": i})` paints picture `i`.
+    and canvas side by side), `compile` (`fast` and `flat` only: paint with torch.compile'd kernels,
+    coverage, compositing, error and observation fused into one loop over the pixels; 2–3× the
+    steps per second on a CPU after a few seconds of compiling; the same rewards within 1e-6 and
+    canvases within one uint8 level). `reset(options={"index": i})` paints picture `i`.
 
     ## Randomness
     All from `self.np_random`, as in :class:`envs.glimpse_env.GlimpseEnv` (episode draws are a hash
@@ -196,6 +253,7 @@ class PaintEnv(gym.Env):
         self._target, self._canvas = self.task.new_episodes(keys, torch.tensor([self._episode]), index)
         self._target_u8 = to_uint8(self._target[0]).cpu().numpy()
         self._error = float(self.task.error(self._canvas, self._target)[0])
+        self._canvas_u8 = to_uint8(self._canvas)
         self._t = 0
         return self._observation(), {"error": self._error}
 
@@ -207,16 +265,16 @@ class PaintEnv(gym.Env):
                 f"the stroke budget ({self.task.strokes} strokes, {self.task.steps} steps) is spent; call reset()"
             )
         strokes = self.task.parse(action, None)
-        self._canvas = self.task.paint(self._canvas, strokes)
+        self._canvas, self._canvas_u8, error = self.task.step(self._canvas, strokes, self._target)
         self._t += 1
-        error = float(self.task.error(self._canvas, self._target)[0])
+        error = float(error[0])
         reward, self._error = self._error - error, error
         return self._observation(), reward, self._t == self.task.steps, False, {"error": error}
 
     def _observation(self) -> dict[str, np.ndarray]:
         return {
             "target": self._target_u8.copy(),
-            "canvas": to_uint8(self._canvas[0]).cpu().numpy(),
+            "canvas": self._canvas_u8[0].cpu().numpy(),
             "step": np.array([self._t], dtype=np.float32),
         }
 

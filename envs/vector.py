@@ -241,9 +241,10 @@ class PaintVectorEnv(_TensorVectorEnv):
             self._target = target.new_zeros((self.num_envs, *target.shape[1:]))
             self._target_u8 = torch.zeros(self._target.shape, dtype=torch.uint8, device=self.device)
             self._canvas = torch.zeros_like(self._target)
+            self._canvas_u8 = torch.zeros_like(self._target_u8)
             self._error = torch.zeros(self.num_envs, dtype=torch.float64, device=self.device)
         self._target[idx], self._canvas[idx] = target, canvas
-        self._target_u8[idx] = to_uint8(target)
+        self._target_u8[idx], self._canvas_u8[idx] = to_uint8(target), to_uint8(canvas)
         self._error[idx] = self.task.error(canvas, target)
 
     def step(self, actions: Any):
@@ -252,13 +253,10 @@ class PaintVectorEnv(_TensorVectorEnv):
         resetting = self._autoreset
         n_reset = int(resetting.sum())
         running = ~resetting
-        if n_reset == 0:
-            self._canvas = self.task.paint(self._canvas, strokes)
-        elif n_reset < self.num_envs:
-            run = running.nonzero().squeeze(1)
-            self._canvas[run] = self.task.paint(self._canvas[run], strokes[run])
+        # every canvas is painted (one shape for the compiled kernel); _begin below repaints the
+        # resetting ones blank, and their reward is 0
+        self._canvas, self._canvas_u8, error = self.task.step(self._canvas, strokes, self._target)
         self._t += running.long()
-        error = self.task.error(self._canvas, self._target)
         rewards = (self._error - error) * running
         self._error = torch.where(running, error, self._error)
         final = running & (self._t == self.horizon)
@@ -272,7 +270,7 @@ class PaintVectorEnv(_TensorVectorEnv):
     def _observation(self) -> dict[str, Tensor | np.ndarray]:
         return {
             "target": self._out(self._target_u8.clone()),
-            "canvas": self._out(to_uint8(self._canvas)),
+            "canvas": self._out(self._canvas_u8.clone()),
             "step": self._out(self._t.float()[:, None]),
         }
 

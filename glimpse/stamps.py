@@ -88,19 +88,27 @@ def _fields(
     stamps as from :func:`_stamps`;  xs: (W,) or (N, 1, W) and ys: (H,) or (N, 1, H) pixel centres, px
     returns: density, tfield (N, H, W), ends (N, 4)
     """
+    gy_t, wgx, twgx, ends = _factors(strokes, pts, t, sigma, w, radii, xs, ys)
+    return torch.bmm(gy_t, wgx), torch.bmm(gy_t, twgx), ends
+
+
+def _factors(
+    strokes: Tensor, pts: Tensor, t: Tensor, sigma: Tensor, w: Tensor, radii: Tensor, xs: Tensor, ys: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The separable factors of the two stamp fields (arguments as :func:`_fields`): the density
+    Σ_j w_j gy_j(y) gx_j(x) is gyᵀ (w gx) and its t-weighted twin gyᵀ (t w gx), each one batched
+    product; radius and opacity are linear in t, so their local values follow from the local t.
+
+    returns: gyᵀ (N, H, n), w gx (N, n, W), t w gx (N, n, W), ends (N, 4)
+    """
     dx = xs - pts[..., 0:1]  # (N, n, W): pixel minus stamp, px
     dy = ys - pts[..., 1:2]  # (N, n, H)
     gx = torch.exp(-0.5 * (dx / sigma[..., None]) ** 2)
     gy = torch.exp(-0.5 * (dy / sigma[..., None]) ** 2)
-    # two weighted fields, the density Σ_j w_j gy_j(y) gx_j(x) and its t-weighted twin, each one
-    # batched product; radius and opacity are linear in t, so their local values follow from the local t
-    gy_t = gy.transpose(1, 2)  # (N, H, n)
-    wgx = w[..., None] * gx  # (N, n, W)
-    density = torch.bmm(gy_t, wgx)
-    tfield = torch.bmm(gy_t, t[..., None] * wgx)
+    wgx = w[..., None] * gx
     a0, a2 = strokes[:, OPACITIES].unbind(1)
     ends = torch.stack([radii[:, 0], radii[:, 1] - radii[:, 0], a0, a2 - a0], -1)
-    return density, tfield, ends
+    return gy.transpose(1, 2), wgx, t[..., None] * wgx, ends
 
 
 def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -296,6 +304,44 @@ def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, styl
         xs, ys = pixel_centres(width, strokes), pixel_centres(height, strokes)
         alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes, height, width)
     return alpha
+
+
+def _canvas_factors(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """gyᵀ (N, H, n), [w gx | t w gx] (N, n, 2W) and ends (N, 4) of strokes on the whole canvas:
+    one product gives both stamp fields side by side."""
+    xs, ys = pixel_centres(width, strokes), pixel_centres(height, strokes)
+    gy_t, wgx, twgx, ends = _factors(strokes, *_stamps(strokes, t, height, width), xs, ys)
+    return gy_t, torch.cat([wgx, twgx], -1), ends
+
+
+def fast_fields(
+    strokes: Tensor, height: int, width: int, compiled: bool | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The stamp fields of every stroke on the whole canvas, for a caller that turns them into
+    coverage itself (:func:`tube_coverage` of row ``row[i]`` is stroke i's α in :func:`fast_alpha`).
+    Strokes are grouped by stamp count and each group's product is written into its rows of one
+    buffer, so the rows come in group order, not the strokes' order. ``compiled`` (default: the
+    :func:`compile_canvas` setting) computes the factors with a compiled kernel. No autograd.
+
+    strokes: (N, 13)  ->  density, tfield (N, H, W) (views of one (N, H, 2W) buffer), ends (N, 4),
+    row (N,) long
+    """
+    n_strokes = strokes.shape[0]
+    compiled = _use_compiled(strokes) if compiled is None else compiled
+    factors = _compiled(_canvas_factors) if compiled else _canvas_factors
+    fields = strokes.new_empty(n_strokes, height, 2 * width)
+    ends = strokes.new_empty(n_strokes, 4)
+    row = torch.empty(n_strokes, dtype=torch.long, device=strokes.device)
+    start = 0
+    with torch.no_grad():
+        for n, rows in _stamp_groups(strokes, height, width):
+            rows = torch.arange(n_strokes, device=strokes.device) if rows is None else rows
+            stop = start + len(rows)
+            gy_t, gx2, ends[start:stop] = factors(strokes[rows], _stamp_params(n, strokes), height, width)
+            torch.bmm(gy_t, gx2, out=fields[start:stop])
+            row[rows] = torch.arange(start, stop, device=strokes.device)
+            start = stop
+    return fields[..., :width], fields[..., width:], ends, row
 
 
 # Window sides: about √2 apart, so that a window holds at most twice the pixels its stroke needs.

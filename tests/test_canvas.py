@@ -20,7 +20,7 @@ from glimpse.canvas import (
     stroke_alpha,
     stroke_colour,
 )
-from glimpse.stamps import tube_coverage, tube_coverage_grad
+from glimpse.stamps import fast_alpha, fast_fields, tube_coverage, tube_coverage_grad
 from glimpse.strokes import COLOUR, OPACITIES, RADII
 
 
@@ -275,6 +275,19 @@ def test_compiled_canvas_matches_eager():
             assert torch.allclose(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)
     finally:
         compile_canvas(before)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fast_fields_give_fast_alpha_by_row(compiled):
+    """fast_fields returns the stamp fields in group order; row[i] is stroke i's, and its
+    coverage is fast_alpha's (several stamp-count groups, and one group holding every stroke)."""
+    torch.manual_seed(3)
+    for strokes in (torch.rand(9, 13), torch.rand(1, 13).expand(4, 13).clone()):
+        density, tfield, ends, row = fast_fields(strokes, 21, 17, compiled=compiled)
+        assert density.shape == tfield.shape == (len(strokes), 21, 17) and ends.shape == (len(strokes), 4)
+        assert sorted(row.tolist()) == list(range(len(strokes)))
+        alpha = tube_coverage(density[row], tfield[row], ends[row], 0.5)
+        assert torch.allclose(alpha, fast_alpha(strokes, 21, 17), atol=1e-6)
 
 
 def _offsets_and_t(s: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
