@@ -218,7 +218,7 @@ class PaintEnv(gym.Env):
     `strokes_per_step` (k), `strokes` (the budget), `mode`, `style`, `edge`, `pictures` (a tensor
     (N, C, H, W), uint8 or float in [0, 1], to paint instead), `render_mode` (`"rgb_array"`: target
     and canvas side by side), `compile` (`fast` and `flat` only: paint with torch.compile'd kernels,
-    coverage, compositing, error and observation fused into one loop over the pixels; 2–3× the
+    coverage, compositing, error and observation fused into one loop over the pixels; 1.7–3× the
     steps per second on a CPU after a few seconds of compiling; the same rewards within 1e-6 and
     canvases within one uint8 level). `reset(options={"index": i})` paints picture `i`.
 
