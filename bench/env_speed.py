@@ -2,7 +2,7 @@
 ``SyncVectorEnv`` of the single environment, at the same number of environments.
 
     python -m bench.env_speed --data-root ../shared/data --out bench/results/env_speed.json
-    python -m bench.env_speed --compile --only Paint --out bench/results/env_speed_compiled.json
+    python -m bench.env_speed --compile --only Paint --out bench/results/env_speed_paint_compiled.json
 
 ``--compile`` makes both sides of the painting ids paint with the compiled kernel (``compile=True``:
 the batched env fuses coverage, compositing, error and observation into one loop over the pixels);

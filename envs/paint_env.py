@@ -53,14 +53,13 @@ def lay_and_score(
 
     canvas, target: (B, C, S, S);  density, tfield: (B·k, S, S) and ends (B·k, 4) in any row
     order;  row: (B, k) the row of each env's strokes;  colour: (B, k, C)
-    returns: canvas (B, C, S, S), its uint8 copy, squared error per pixel (B,)
+    returns: canvas (B, C, S, S), its uint8 copy, squared error per pixel (B,) float64
     """
     for s in range(row.shape[1]):
         r = row[:, s]
         alpha = tube_coverage(density[r], tfield[r], ends[r], edge)  # (B, S, S)
         canvas = canvas + alpha[:, None] * (colour[:, s, :, None, None] - canvas)
-    error = (canvas - target).pow(2).mean((1, 2, 3))
-    return canvas, canvas.mul(255.0).round().clamp(0, 255).to(torch.uint8), error
+    return canvas, to_uint8(canvas), PaintTask.error(canvas, target)
 
 
 _lay_and_score_compiled = torch.compile(lay_and_score, dynamic=False)
@@ -138,8 +137,7 @@ class PaintTask:
         """Lay strokes (B, k, 13) over canvases (B, C, S, S). On the CPU a large batch is painted in
         blocks of about ``CPU_BLOCK`` strokes, whose per-pixel intermediates stay in cache (2.4×
         faster than one block at 256 × 10 strokes on 64²)."""
-        b = canvas.shape[0]
-        block = b if canvas.is_cuda else max(1, CPU_BLOCK // self.k)
+        b, block = canvas.shape[0], self._block(canvas)
         with torch.no_grad():
             if b <= block:
                 return paint(canvas, strokes, self.mode, self.style, self.edge)
@@ -149,6 +147,10 @@ class PaintTask:
             ]
             return torch.cat(parts)
 
+    def _block(self, canvas: Tensor) -> int:
+        """Environments painted at once: all on a GPU, about ``CPU_BLOCK`` strokes' worth on the CPU."""
+        return canvas.shape[0] if canvas.is_cuda else max(1, CPU_BLOCK // self.k)
+
     def step(self, canvas: Tensor, strokes: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Paint strokes (B, k, 13) over canvases (B, C, S, S): the new canvases, their uint8
         observation and the error to ``target`` (B,) float64. With ``compile`` (fast, flat) it is
@@ -157,9 +159,9 @@ class PaintTask:
             canvas = self.paint(canvas, strokes)
             return canvas, to_uint8(canvas), self.error(canvas, target)
         b, c, size, _ = canvas.shape
-        block = b if canvas.is_cuda else max(1, CPU_BLOCK // self.k)
-        out = torch.empty_like(canvas), torch.empty(canvas.shape, dtype=torch.uint8, device=canvas.device)
-        error = canvas.new_empty(b)
+        block = self._block(canvas)
+        painted, observed = torch.empty_like(canvas), torch.empty_like(canvas, dtype=torch.uint8)
+        error = canvas.new_empty(b, dtype=torch.float64)
         with torch.no_grad():
             for i in range(0, b, block):
                 part = strokes[i : i + block]
@@ -168,8 +170,8 @@ class PaintTask:
                     canvas[i : i + block], target[i : i + block], density, tfield, ends,
                     row.view(part.shape[:2]), stroke_colour(part, c), self.edge,
                 )  # fmt: skip
-                out[0][i : i + block], out[1][i : i + block], error[i : i + block] = new, u8, err
-        return out[0], out[1], error.double()
+                painted[i : i + block], observed[i : i + block], error[i : i + block] = new, u8, err
+        return painted, observed, error
 
     @staticmethod
     def error(canvas: Tensor, target: Tensor) -> Tensor:
