@@ -304,7 +304,7 @@ def soft_frames(
     boxes = torch.minimum(window_boxes(win.gx, win.gy, win.delta, n).clamp(min=0), limits) * scale  # (T, B, 4)
     centres = torch.stack([(win.gx - 0.5).clamp(0, w), (win.gy - 0.5).clamp(0, h)], -1) * scale  # (T, B, 2)
     probs = rollout.class_probs.detach().cpu()  # (T, B, classes)
-    patches = rollout.patches.detach().cpu().clamp(0, 1)  # (T, B, C, N, N); γ may brighten them
+    patches = rollout.patches.detach().cpu().clamp(0, 1)  # (T, B, S·C, N, N); γ may brighten them
     font = ImageFont.load_default()
     caption, gap = 26, 4
     frames = []
@@ -316,7 +316,8 @@ def soft_frames(
             tile = Image.new("RGB", (digit.width + (gap + side if show_patch else 0), side + caption), (0, 0, 0))
             tile.paste(digit, (0, 0))
             if show_patch:
-                tile.paste(to_rgb(patches[t, i]).resize((side, side), Image.NEAREST), (digit.width + gap, 0))
+                patch = to_rgb(patches[t, i, : images.shape[1]])  # the finest scale
+                tile.paste(patch.resize((side, side), Image.NEAREST), (digit.width + gap, 0))
             draw = ImageDraw.Draw(tile)
             path = [tuple(centres[s, i].tolist()) for s in range(t + 1)]
             if len(path) > 1:

@@ -6,6 +6,7 @@ glimpses on 100×100 cluttered MNIST). Every step, with h_0 = 0:
 
     window      p_t = W_w h_{t−1} + b_w = (g̃_X, g̃_Y, log σ², log δ̃, log γ)      (:func:`glimpse.filterbank.window`)
     read        ρ_t = γ F_Y x F_Xᵀ                                 an N×N patch per channel (:func:`read_patch`)
+                (``scales`` S > 1: S concentric reads, stride and σ doubling, a soft retina as RAM's)
     glimpse     g_t = ReLU(W_a ReLU(W_ρ ρ_t) + W_b ReLU(W_l p_t))   the patch ("what") and the window ("where")
     core        h_t = core(g_t, h_{t−1})                           (LSTM as in DRAW; RNN, GRU)
     classifier  p(y | x, t) = softmax(W_c h_t)                     read out after every step
@@ -52,6 +53,9 @@ class SoftAttentionConfig:
     channels: int = derived(1, "image channels (from the data)")
     classes: int = derived(10, "number of classes (from the data)")
     read_n: int = option(12, "filterbank N: each glimpse is an N×N patch")
+    scales: int = option(
+        1, "concentric reads per glimpse, each with twice the stride and filter width of the last (1: DRAW's)"
+    )
     glimpses: int = option(8, "glimpses per image, T")
     what_size: int = option(256, "width of the glimpse network's patch ('what') pathway")
     where_size: int = option(64, "width of its window-parameter ('where') pathway")
@@ -61,7 +65,7 @@ class SoftAttentionConfig:
     layers: int = option(1, "stacked core layers")
 
     def __post_init__(self) -> None:
-        sizes = ("height", "width", "channels", "classes", "read_n", "glimpses")
+        sizes = ("height", "width", "channels", "classes", "read_n", "scales", "glimpses")
         for name in (*sizes, "what_size", "where_size", "glimpse_out", "hidden", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SoftAttentionConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -79,7 +83,7 @@ class SoftStep(NamedTuple):
 
     params: Tensor  # (B, 5) window parameters (g̃_X, g̃_Y, log σ², log δ̃, log γ) read off h_{t−1}
     window: Window  # the window they place, (B,) fields in pixels (1-indexed, as in the paper)
-    patch: Tensor  # (B, C, N, N) what the glimpse saw
+    patch: Tensor  # (B, S·C, N, N) what the glimpse saw: S scales, finest first, C channels each
     hidden: Tensor  # (B, hidden) core output h_t
     logits: Tensor  # (B, classes) the classifier after this glimpse
 
@@ -90,7 +94,7 @@ class SoftRollout(NamedTuple):
 
     params: Tensor  # (T, B, 5) window parameters
     windows: Window  # fields (T, B): centre gx, gy, stride delta, variance sigma2, intensity gamma
-    patches: Tensor  # (T, B, C, N, N) the glimpses
+    patches: Tensor  # (T, B, S·C, N, N) the glimpses, finest scale first
     logits: Tensor  # (T, B, classes) classifier read out after every glimpse
     hidden: Tensor  # (T, B, hidden) core output after every glimpse
 
@@ -119,17 +123,17 @@ def soft_loss(rollout: SoftRollout, labels: Tensor, steps: LossSteps = "last") -
 
 
 class SoftGlimpseNetwork(nn.Module):
-    """The N×N patch ("what") and the window's five parameters ("where") combined into g_t."""
+    """The N×N patches ("what") and the window's five parameters ("where") combined into g_t."""
 
     def __init__(self, cfg: SoftAttentionConfig) -> None:
         super().__init__()
-        self.what = nn.Linear(cfg.channels * cfg.read_n**2, cfg.what_size)
+        self.what = nn.Linear(cfg.scales * cfg.channels * cfg.read_n**2, cfg.what_size)
         self.where = nn.Linear(5, cfg.where_size)
         self.what_out = nn.Linear(cfg.what_size, cfg.glimpse_out)
         self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=False)
 
     def forward(self, patch: Tensor, params: Tensor) -> Tensor:
-        """patch: (B, C, N, N), params: (B, 5) -> g: (B, glimpse_out)"""
+        """patch: (B, S·C, N, N), params: (B, 5) -> g: (B, glimpse_out)"""
         what = F.relu(self.what(patch.flatten(1)))
         where = F.relu(self.where(params))
         return F.relu(self.what_out(what) + self.where_out(where))
@@ -158,12 +162,16 @@ class SoftAttention(nn.Module):
         return self.core.initial_state(batch)
 
     def read(self, images: Tensor, params: Tensor) -> tuple[Tensor, Window]:
-        """The filterbank read: images (B, C, H, W), window parameters (B, 5) -> patch (B, C, N, N)
-        and the window, through :mod:`glimpse.filterbank`'s pure functions."""
-        c = self.cfg
-        w = window(params, c.height, c.width, c.read_n)
-        fx, fy = filterbank(w, c.height, c.width, c.read_n)
-        return read_patch(images, fx, fy, w.gamma), w
+        """The filterbank read: images (B, C, H, W), window parameters (B, 5) -> patch (B, S·C, N, N)
+        and the window, through :mod:`glimpse.filterbank`'s pure functions. Scale s (0 = the
+        window itself) reads the same centre with stride 2^s δ and variance 4^s σ²."""
+        c, w = self.cfg, window(params, self.cfg.height, self.cfg.width, self.cfg.read_n)
+        patches = []
+        for s in range(c.scales):
+            ws = w._replace(delta=w.delta * 2**s, sigma2=w.sigma2 * 4**s)
+            fx, fy = filterbank(ws, c.height, c.width, c.read_n)
+            patches.append(read_patch(images, fx, fy, w.gamma))
+        return torch.cat(patches, 1), w
 
     def step(self, images: Tensor, state: State, centre: Tensor | None = None) -> tuple[SoftStep, State]:
         """One glimpse of checked images (B, C, H, W): the window read off h_{t−1} (the top layer of

@@ -107,6 +107,23 @@ def test_a_smaller_window_reads_an_area_averaged_image():
     assert (shifted - expect).abs().max() > 0.05
 
 
+def test_each_further_scale_reads_with_twice_the_stride_and_filter_width():
+    """scales = 3 stacks, finest first, the single-scale reads of the same centre with stride
+    2^s δ and variance 4^s σ² (γ unchanged); the glimpse network takes all of them."""
+    one = SoftAttention(small(height=20, width=24, read_n=4, channels=2))
+    three = SoftAttention(small(height=20, width=24, read_n=4, channels=2, scales=3))
+    x = torch.rand(3, 2, 20, 24)
+    gx, gy, s2, d, gamma = 0.2, -0.3, 0.9, 0.4, 1.3
+    patches, win = three.read(x, params(gx, gy, s2, d, gamma, 3))
+    assert patches.shape == (3, 6, 4, 4)
+    for s in range(3):
+        expect, w_s = one.read(x, params(gx, gy, s2 * 4**s, d * 2**s, gamma, 3))
+        torch.testing.assert_close(patches[:, 2 * s : 2 * s + 2], expect)
+        torch.testing.assert_close(w_s.delta, win.delta * 2**s)
+    r = three.rollout(x)
+    assert r.patches.shape == (three.cfg.glimpses, 3, 6, 4, 4) and r.logits.shape[:2] == (three.cfg.glimpses, 3)
+
+
 def test_the_first_window_covers_the_whole_image():
     cfg = small(height=20, width=20, read_n=5)
     r = SoftAttention(cfg).rollout(torch.rand(2, 2, 20, 20))
