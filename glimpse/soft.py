@@ -18,10 +18,13 @@ mean over all steps (deep supervision: every step must already guess the class).
 
 The window head's bias starts where DRAW starts its read: centred, the N×N grid spanning the whole
 image, each filter half a stride wide (σ = δ/2), γ = 1, so the first glimpse is a blurred view of
-the whole image. The rollout's policies match :mod:`glimpse.evaluate`'s protocols: ``"sample"`` and
-``"mean"`` are the same deterministic rollout, and ``"random"`` replaces each window's centre
-(g̃_X, g̃_Y) by a uniform draw in [-1, 1]² — the image from edge to edge — while keeping the stride,
-variance and intensity the model chose (the random-glimpse control of a trained model).
+the whole image. With S scales it is the coarsest read that spans the image (the finest reads the
+middle 2^(1−S) of it), as RAM's first retina does.
+
+The rollout's policies match :mod:`glimpse.evaluate`'s protocols: ``"sample"`` and ``"mean"`` are
+the same deterministic rollout, and ``"random"`` replaces each window's centre (g̃_X, g̃_Y) by a
+uniform draw in [-1, 1]² — the image from edge to edge — while keeping the stride, variance and
+intensity the model chose (the random-glimpse control of a trained model).
 """
 
 from __future__ import annotations
@@ -151,11 +154,12 @@ class SoftAttention(nn.Module):
         self.glimpse = SoftGlimpseNetwork(c)
         self.core = make_core(c.core, c.glimpse_out, c.hidden, c.layers)
         self.classifier = nn.Linear(c.hidden, c.classes)
-        with torch.no_grad():  # the first window: centred, over the whole image, σ = δ/2, γ = 1 (as DRAW's read)
+        with torch.no_grad():  # the first window: centred, the coarsest read over the whole image, σ = δ/2, γ = 1
             side = max(c.height, c.width)
-            stride = (side - 1) / (c.read_n - 1) if c.read_n > 1 else side / 2
+            stride = ((side - 1) / (c.read_n - 1) if c.read_n > 1 else side / 2) / 2 ** (c.scales - 1)
             self.window_head.bias.zero_()
             self.window_head.bias[2] = 2 * math.log(stride / 2)
+            self.window_head.bias[3] = -(c.scales - 1) * math.log(2)
 
     def initial_state(self, batch: int) -> State:
         """The core's zero state for ``batch`` images (h_0 = 0)."""
