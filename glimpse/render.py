@@ -291,8 +291,9 @@ def soft_frames(
 ) -> list[np.ndarray]:
     """One frame per glimpse of the soft-attention classifier: each image with the square its N×N
     filterbank covers (:func:`window_boxes`: the filter centres ± half a stride, clipped to the
-    image), the path of earlier window centres, optionally the N×N patch it read beside it, the
-    step, and the predicted class with its probability.
+    image; one per scale, in :data:`SCALE_COLOURS` from the finest), the path of earlier window
+    centres, optionally the N×N patch it read (the finest scale) beside it, the step, and the
+    predicted class with its probability.
 
     images: (B, C, H, W) in [0, 1];  rollout: that batch's :class:`glimpse.soft.SoftRollout` (T steps)
     returns: T frames, (H', W', 3) uint8
@@ -301,7 +302,10 @@ def soft_frames(
     steps, n = rollout.logits.shape[0], rollout.patches.shape[-1]
     win = Window(*(f.detach().float().cpu() for f in rollout.windows))
     limits = torch.tensor([w, h, w, h], dtype=torch.float32)
-    boxes = torch.minimum(window_boxes(win.gx, win.gy, win.delta, n).clamp(min=0), limits) * scale  # (T, B, 4)
+    scales = rollout.patches.shape[2] // images.shape[1]  # concentric reads, stride doubling
+    strides = win.delta[..., None] * 2.0 ** torch.arange(scales)  # (T, B, S)
+    boxes = window_boxes(win.gx[..., None], win.gy[..., None], strides, n)  # (T, B, S, 4)
+    boxes = torch.minimum(boxes.clamp(min=0), limits) * scale
     centres = torch.stack([(win.gx - 0.5).clamp(0, w), (win.gy - 0.5).clamp(0, h)], -1) * scale  # (T, B, 2)
     probs = rollout.class_probs.detach().cpu()  # (T, B, classes)
     patches = rollout.patches.detach().cpu().clamp(0, 1)  # (T, B, S·C, N, N); γ may brighten them
@@ -322,9 +326,11 @@ def soft_frames(
             path = [tuple(centres[s, i].tolist()) for s in range(t + 1)]
             if len(path) > 1:
                 draw.line(path, fill=TRAIL, width=2)
-            left, top, right, bottom = boxes[t, i].tolist()
-            if right - left >= 1 and bottom - top >= 1:  # a window off the image has no box
-                draw.rectangle([left, top, right - 1, bottom - 1], outline=SCALE_COLOURS[0], width=2)
+            for k in reversed(range(scales)):  # the finest box on top
+                left, top, right, bottom = boxes[t, i, k].tolist()
+                if right - left >= 1 and bottom - top >= 1:  # a window off the image has no box
+                    colour = SCALE_COLOURS[k % len(SCALE_COLOURS)]
+                    draw.rectangle([left, top, right - 1, bottom - 1], outline=colour, width=2)
             p, k = probs[t, i].max(0)
             ok = labels is None or int(k) == int(labels[i])
             text = f"t={t + 1}  {int(k)} ({float(p):.2f})"

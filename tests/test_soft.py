@@ -298,6 +298,12 @@ def test_frames_show_the_window_box_where_the_window_is(tmp_path):
         second = frame[pad:, pad + (frames[0].shape[1] - 3 * pad) // 2 + pad :]  # the second image's tile
         left = int((gx[t, 1] - 0.5 - 2) * scale)
         assert (second[6 * scale, left] == red).all() and (second[6 * scale, left + 4 * scale - 1] == red).all()
+    # two scales: the second box, twice as wide (x in [6, 14], y in [4, 12]), in the second colour
+    r2 = r._replace(patches=r.patches.repeat(1, 1, 2, 1, 1))
+    tile = soft_frames(images, r2, scale=scale, cols=2)[0][pad:, pad:]
+    orange = np.array(SCALE_COLOURS[1])
+    assert (tile[4 * scale, 6 * scale] == orange).all() and (tile[12 * scale - 1, 14 * scale - 1] == orange).all()
+    assert (tile[6 * scale, 8 * scale] == red).all()
     # the trail joins the second image's centres (x 5, 15 in pixels) along y = 8 from the second step
     assert (frames[1][pad + 8 * scale, pad + (frames[0].shape[1] - 3 * pad) // 2 + pad + 10 * scale] != 0).any()
     path = write_gif(frames, tmp_path / "soft.gif")
