@@ -50,6 +50,12 @@ def window(params: Tensor, height: int, width: int, n: int) -> Window:
     return Window(gx, gy, delta, log_sigma2.exp(), log_gamma.exp())
 
 
+def coarser(w: Window, octaves: int) -> Window:
+    """The same window ``octaves`` times twice as coarse: stride 2^s δ and variance 4^s σ², the
+    centre and γ kept (a soft retina's further scales)."""
+    return w._replace(delta=w.delta * 2**octaves, sigma2=w.sigma2 * 4**octaves)
+
+
 def filter_means(centre: Tensor, delta: Tensor, n: int) -> Tensor:
     """μ^i = g + (i − N/2 − 0.5) δ for i = 1..N.  centre, delta: (B,) -> (B, N)"""
     offsets = torch.arange(1, n + 1, device=centre.device, dtype=centre.dtype) - n / 2 - 0.5  # (N,)

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from glimpse.files import atomic_path
-from glimpse.filterbank import Window
+from glimpse.filterbank import Window, coarser
 from glimpse.ram import Rollout
 from glimpse.sensor import glimpse_boxes
 from glimpse.soft import SoftRollout
@@ -302,8 +302,8 @@ def soft_frames(
     steps, n = rollout.logits.shape[0], rollout.patches.shape[-1]
     win = Window(*(f.detach().float().cpu() for f in rollout.windows))
     limits = torch.tensor([w, h, w, h], dtype=torch.float32)
-    scales = rollout.patches.shape[2] // images.shape[1]  # concentric reads, stride doubling
-    strides = win.delta[..., None] * 2.0 ** torch.arange(scales)  # (T, B, S)
+    scales = rollout.patches.shape[2] // images.shape[1]  # concentric reads
+    strides = torch.stack([coarser(win, k).delta for k in range(scales)], -1)  # (T, B, S)
     boxes = window_boxes(win.gx[..., None], win.gy[..., None], strides, n)  # (T, B, S, 4)
     boxes = torch.minimum(boxes.clamp(min=0), limits) * scale
     centres = torch.stack([(win.gx - 0.5).clamp(0, w), (win.gy - 0.5).clamp(0, h)], -1) * scale  # (T, B, 2)

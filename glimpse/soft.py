@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from glimpse.config import derived, option
 from glimpse.cores import CORES, CoreKind, State, make_core
-from glimpse.filterbank import Window, filterbank, read_patch, window
+from glimpse.filterbank import Window, coarser, filterbank, read_patch, window
 from glimpse.sensor import check_images
 
 Policy = Literal["sample", "mean", "random"]
@@ -169,11 +169,11 @@ class SoftAttention(nn.Module):
         """The filterbank read: images (B, C, H, W), window parameters (B, 5) -> patch (B, S·C, N, N)
         and the window, through :mod:`glimpse.filterbank`'s pure functions. Scale s (0 = the
         window itself) reads the same centre with stride 2^s δ and variance 4^s σ²."""
-        c, w = self.cfg, window(params, self.cfg.height, self.cfg.width, self.cfg.read_n)
+        c = self.cfg
+        w = window(params, c.height, c.width, c.read_n)
         patches = []
         for s in range(c.scales):
-            ws = w._replace(delta=w.delta * 2**s, sigma2=w.sigma2 * 4**s)
-            fx, fy = filterbank(ws, c.height, c.width, c.read_n)
+            fx, fy = filterbank(coarser(w, s), c.height, c.width, c.read_n)
             patches.append(read_patch(images, fx, fy, w.gamma))
         return torch.cat(patches, 1), w
 

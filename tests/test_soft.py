@@ -132,14 +132,8 @@ def test_the_first_window_covers_the_whole_image():
     torch.testing.assert_close(w.delta, torch.full((2,), 19 / 4))  # the grid spans the image
     torch.testing.assert_close(w.sigma2, (w.delta / 2) ** 2)  # half a stride wide
     torch.testing.assert_close(w.gamma, torch.ones(2))
-    w3 = Window(
-        *(
-            f[0]
-            for f in SoftAttention(small(height=20, width=20, read_n=5, scales=3))
-            .rollout(torch.rand(2, 2, 20, 20))
-            .windows
-        )
-    )
+    three = SoftAttention(small(height=20, width=20, read_n=5, scales=3))
+    w3 = Window(*(f[0] for f in three.rollout(torch.rand(2, 2, 20, 20)).windows))
     torch.testing.assert_close(w3.delta * 4, torch.full((2,), 19 / 4))  # with 3 scales, the coarsest spans it
     torch.testing.assert_close(w3.sigma2, (w3.delta / 2) ** 2)
 
