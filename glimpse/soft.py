@@ -8,6 +8,7 @@ glimpses on 100×100 cluttered MNIST). Every step, with h_0 = 0:
     read        ρ_t = γ F_Y x F_Xᵀ                                 an N×N patch per channel (:func:`read_patch`)
                 (``scales`` S > 1: S concentric reads, stride and σ doubling, a soft retina as RAM's)
     glimpse     g_t = ReLU(W_a ReLU(W_ρ ρ_t) + W_b ReLU(W_l p_t))   the patch ("what") and the window ("where")
+                (``what_net="conv"``: RAM's three 3×3 convolutions in place of W_ρ)
     core        h_t = core(g_t, h_{t−1})                           (LSTM as in DRAW; RNN, GRU)
     classifier  p(y | x, t) = softmax(W_c h_t)                     read out after every step
 
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 from glimpse.config import derived, option
 from glimpse.cores import CORES, CoreKind, State, make_core
 from glimpse.filterbank import Window, coarser, filterbank, read_patch, window
+from glimpse.ram import conv_what
 from glimpse.sensor import check_images
 
 Policy = Literal["sample", "mean", "random"]
@@ -62,6 +64,9 @@ class SoftAttentionConfig:
     glimpses: int = option(8, "glimpses per image, T")
     what_size: int = option(256, "width of the glimpse network's patch ('what') pathway")
     where_size: int = option(64, "width of its window-parameter ('where') pathway")
+    what_net: Literal["linear", "conv"] = option(
+        "linear", "the 'what' pathway: DRAW's linear layer, or RAM's three 3×3 convolutions over the patches"
+    )
     glimpse_out: int = option(256, "width of the glimpse feature g_t")
     core: CoreKind = option("lstm", "recurrent core (lstm: DRAW's)")
     hidden: int = option(256, "core width")
@@ -77,6 +82,8 @@ class SoftAttentionConfig:
                 f"SoftAttentionConfig.read_n={self.read_n} is larger than the {self.height}×{self.width} image "
                 "(an N×N patch must not have more filters than the image has pixels)"
             )
+        if self.what_net not in ("linear", "conv"):
+            raise ValueError(f"SoftAttentionConfig.what_net must be 'linear' or 'conv', got {self.what_net!r}")
         if self.core not in CORES:
             raise ValueError(f"SoftAttentionConfig.core: unknown core {self.core!r}; choose one of {sorted(CORES)}")
 
@@ -126,18 +133,26 @@ def soft_loss(rollout: SoftRollout, labels: Tensor, steps: LossSteps = "last") -
 
 
 class SoftGlimpseNetwork(nn.Module):
-    """The N×N patches ("what") and the window's five parameters ("where") combined into g_t."""
+    """The N×N patches ("what") and the window's five parameters ("where") combined into g_t.
+    The "what" pathway is a linear layer over the flattened patches, or (``what_net="conv"``)
+    :func:`glimpse.ram.conv_what` with the S·C patches as channels."""
 
     def __init__(self, cfg: SoftAttentionConfig) -> None:
         super().__init__()
-        self.what = nn.Linear(cfg.scales * cfg.channels * cfg.read_n**2, cfg.what_size)
+        n = cfg.scales * cfg.channels
+        self.what = (
+            conv_what(n, cfg.read_n, cfg.what_size)
+            if cfg.what_net == "conv"
+            else nn.Linear(n * cfg.read_n**2, cfg.what_size)
+        )
+        self.flatten = cfg.what_net == "linear"
         self.where = nn.Linear(5, cfg.where_size)
         self.what_out = nn.Linear(cfg.what_size, cfg.glimpse_out)
         self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=False)
 
     def forward(self, patch: Tensor, params: Tensor) -> Tensor:
         """patch: (B, S·C, N, N), params: (B, 5) -> g: (B, glimpse_out)"""
-        what = F.relu(self.what(patch.flatten(1)))
+        what = F.relu(self.what(patch.flatten(1) if self.flatten else patch))
         where = F.relu(self.where(params))
         return F.relu(self.what_out(what) + self.where_out(where))
 

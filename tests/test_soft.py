@@ -175,9 +175,9 @@ def test_policies_sample_and_mean_agree_and_random_moves_only_the_centre():
     torch.testing.assert_close(a.params[0, :, 2:], mean.params[0, :, 2:])  # the same h_0: the same δ, σ², γ
 
 
-@pytest.mark.parametrize("steps", ["last", "all"])
-def test_gradients_reach_every_parameter(steps):
-    cfg = small(layers=2)
+@pytest.mark.parametrize(("steps", "what_net"), [("last", "linear"), ("all", "linear"), ("all", "conv")])
+def test_gradients_reach_every_parameter(steps, what_net):
+    cfg = small(layers=2, what_net=what_net, scales=2)
     model = SoftAttention(cfg)
     x, y = torch.rand(8, 2, 12, 16), torch.randint(0, 3, (8,))
     loss = soft_loss(model.rollout(x), y, steps)
@@ -193,7 +193,28 @@ def test_gradients_reach_every_parameter(steps):
     assert torch.equal(loss.correct, (r.logits[-1].argmax(-1) == y).float())
 
 
+def test_the_conv_what_net_takes_every_scale_and_channel_as_a_conv_channel():
+    cfg = small(what_net="conv", scales=3, read_n=5)
+    model = SoftAttention(cfg)
+    first = model.glimpse.what[0]
+    assert isinstance(first, torch.nn.Conv2d) and first.in_channels == 3 * 2  # S·C
+    x = torch.rand(4, 2, 12, 16)
+    r = model.rollout(x)
+    assert r.patches.shape == (3, 4, 6, 5, 5) and r.logits.shape == (3, 4, 3)
+    g = model.glimpse(r.patches[0], r.params[0])
+    assert g.shape == (4, cfg.glimpse_out)
+    torch.testing.assert_close(
+        g,
+        F.relu(
+            model.glimpse.what_out(F.relu(model.glimpse.what(r.patches[0])))
+            + model.glimpse.where_out(F.relu(model.glimpse.where(r.params[0])))
+        ),
+    )
+
+
 def test_bad_configs_and_inputs_are_named():
+    with pytest.raises(ValueError, match="what_net must be 'linear' or 'conv', got 'mlp'"):
+        small(what_net="mlp")
     with pytest.raises(ValueError, match=r"read_n=13 is larger than the 12×16 image"):
         small(read_n=13)
     with pytest.raises(ValueError, match="glimpses must be >= 1"):
