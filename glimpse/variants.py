@@ -6,6 +6,7 @@ choice, so a variant is reproducible from its seed, and none loops over samples 
 - :func:`place` pastes each image at its own offset on a zero canvas (the primitive).
 - :func:`add_at` adds each image into a canvas at its own offset, touching only its pixels.
 - :func:`shift` moves digits by up to ``max_shift`` pixels inside their own frame (augmentation).
+- :func:`jitter` rotates and scales each digit about its centre by a random amount (augmentation).
 - :func:`translate` puts each digit at a uniformly random position of an ``S × S`` canvas.
 - :func:`clutter` follows DeepMind's ``mnist-cluttered`` generator: ``n`` random ``p × p`` crops of
   random digits of the same split are added at random positions and clipped to 1, then the digit
@@ -15,7 +16,10 @@ choice, so a variant is reproducible from its seed, and none loops over samples 
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -65,6 +69,24 @@ def shift(images: Tensor, max_shift: int, generator: torch.Generator | None = No
         return images
     offsets = random_offsets(images.shape[0], -max_shift, max_shift, generator).to(images.device)
     return place(images, images.shape[-2], images.shape[-1], offsets)
+
+
+def jitter(images: Tensor, degrees: float, scale: float, generator: torch.Generator | None = None) -> Tensor:
+    """Rotate every image about its centre by its own angle, uniform in ±``degrees``, and scale it
+    by its own factor, uniform in [1 − ``scale``, 1 + ``scale``] (bilinear; zeros come in at the
+    edges). Same size out; the images themselves when both are 0.  images: (B, C, h, w)"""
+    if degrees < 0 or not 0 <= scale < 1:
+        raise ValueError(f"jitter needs degrees >= 0 and scale in [0, 1), got {degrees} and {scale}")
+    if degrees == 0 and scale == 0:
+        return images
+    b = images.shape[0]
+    u = torch.rand((2, b), generator=generator).to(images.device, images.dtype) * 2 - 1  # (2, B) in [-1, 1)
+    angle, factor = u[0] * math.radians(degrees), 1 + u[1] * scale
+    cos, sin = torch.cos(angle) / factor, torch.sin(angle) / factor  # output -> input coordinates
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def translate(images: Tensor, size: int = 60, generator: torch.Generator | None = None) -> Tensor:

@@ -26,7 +26,7 @@ from glimpse.data import (
 )
 from glimpse.datasets import ClutteredMNIST, GlimpseMNIST, TranslatedMNIST
 from glimpse.errors import UsageError
-from glimpse.variants import add_at, clutter, place, translate
+from glimpse.variants import add_at, clutter, jitter, place, translate
 from train import ram as train_ram
 from train.common import build, parse_command_line
 
@@ -151,6 +151,32 @@ def test_add_at_matches_place_inside_the_canvas():
     assert materialise(empty, task("cluttered100").variant(pool), 0).images.shape == (0, 1, 100, 100)
 
 
+def test_jitter_rotates_and_scales_each_image_about_its_centre():
+    x = torch.rand(64, 2, 10, 10)
+    assert jitter(x, 0, 0) is x
+    a, b = (jitter(x, 30, 0.2, torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+    # rotation moves an off-centre spot along a circle about the image centre (13.5, 13.5)
+    spot = torch.zeros(500, 1, 28, 28)
+    spot[:, :, 12:16, 20:24] = 1  # centre (13.5, 21.5): 8 px right of the middle
+    turned = jitter(spot, 90, 0, torch.Generator().manual_seed(1))[:, 0]
+    rows, cols = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    w = turned.sum((1, 2))
+    dy, dx = (turned * rows).sum((1, 2)) / w - 13.5, (turned * cols).sum((1, 2)) / w - 13.5
+    torch.testing.assert_close(torch.hypot(dx, dy), torch.full((500,), 8.0), atol=0.3, rtol=0)
+    angles = torch.rad2deg(torch.atan2(dy, dx))  # image rows point down: the sign is the turn's sense
+    assert angles.abs().max() < 90.5 and angles.min() < -80 and angles.max() > 80
+    # scaling up by up to 20 % keeps a centred blob's mass growing with the area: (1 ± 0.2)² bounds it
+    blob = torch.zeros(500, 1, 28, 28)
+    blob[:, :, 10:18, 10:18] = 1
+    mass = jitter(blob, 0, 0.2, torch.Generator().manual_seed(0)).sum((1, 2, 3)) / 64
+    assert 0.8**2 - 0.05 < mass.min() < 0.75 and 1.3 < mass.max() < 1.2**2 + 0.05
+    rotated = jitter(blob, 45, 0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(rotated.sum((1, 2, 3)), torch.full((500,), 64.0), atol=2.0, rtol=0)  # area kept
+    with pytest.raises(ValueError, match="scale in"):
+        jitter(x, 10, 1.0)
+
+
 def test_fixed_sets_are_made_chunk_by_chunk_and_reproducibly():
     n = 2 * CHUNK + 300
     digits = ImageSet(glyphs(torch.arange(n) % 10, 200), torch.arange(n) % 10)
@@ -224,6 +250,19 @@ def test_a_short_run_of_each_task(fake, tmp_path, name):
     assert (cfg["height"], cfg["width"]) == (t.size, t.size)
 
 
+def test_training_digits_are_jittered_before_they_are_placed(fake, tmp_path, monkeypatch):
+    seen = []
+
+    def spy(images, degrees, scale, generator=None):
+        seen.append((tuple(images.shape), degrees, scale))
+        return jitter(images, degrees, scale, generator)
+
+    monkeypatch.setattr(train_ram, "jitter", spy)
+    results = run_ram(tmp_path, "translated", "--augment-rotate", "12", "--augment-scale", "0.1")
+    assert seen and set(seen) == {((64, 1, 28, 28), 12.0, 0.1)}  # every batch, the 28×28 digits
+    assert results["args"]["augment_rotate"] == 12.0 and results["args"]["augment_scale"] == 0.1
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "epochs"), [("translated", 3), ("cluttered60", 4), ("cluttered100", 6)])
 def test_each_task_learns_above_chance(monkeypatch, tmp_path, name, epochs):
@@ -260,6 +299,13 @@ def test_bad_task_options_exit_with_status_2(tmp_path, capsys):
         train_ram.main(["--dataset", "cluttered100", "--glimpse-size", "101", "--out", str(tmp_path / "c")])
     assert exit_.value.code == 2 and "--glimpse-size 100 or less" in capsys.readouterr().err
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    for flag, value, message in (
+        ("--augment-rotate", "200", "must lie in [0, 180]"),
+        ("--augment-scale", "1", "[0, 1)"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            train_ram.main([flag, value, "--out", str(tmp_path / "d")])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 # -- bad tasks -------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class ClassifierArgs(RunArgs):
     )
     data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     augment_shift: int = arg(1, "random shift of training images by up to this many pixels (default: train.ram's)")
+    augment_rotate: float = arg(0.0, "rotate each training digit by a random angle up to this many degrees")
+    augment_scale: float = arg(0.0, "scale each training digit by a random factor in [1 - s, 1 + s]")
     val_size: int = arg(5000, "training digits held out for model selection")
     train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
     eval_rollouts: int = arg(10, "M for the averaged protocol (a deterministic model reports its one rollout)")
@@ -62,8 +64,7 @@ class ClassifierArgs(RunArgs):
     def __post_init__(self) -> None:
         super().__post_init__()
         at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
-        if self.augment_shift < 0:
-            raise UsageError(f"--augment-shift must be >= 0, got {self.augment_shift}")
+        train_ram.check_augment(self)
 
 
 class ClassifierRecipe(train_ram.RAMRecipe):

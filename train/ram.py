@@ -36,7 +36,7 @@ from glimpse.errors import UsageError
 from glimpse.evaluate import all_protocols, error_rate
 from glimpse.losses import RAMLoss, ram_loss
 from glimpse.ram import RAM, RAMConfig
-from glimpse.variants import shift
+from glimpse.variants import jitter, shift
 from train import loop
 from train.common import RunArgs, arg, at_least_one, entry_point
 
@@ -61,6 +61,8 @@ class Args(RunArgs):
         "log_prob", "REINFORCE reward: 0/1 correctness (the paper), p(y|x), or log p(y|x)"
     )
     augment_shift: int = arg(1, "random shift of training digits by up to this many pixels")
+    augment_rotate: float = arg(0.0, "rotate each training digit by a random angle up to this many degrees")
+    augment_scale: float = arg(0.0, "scale each training digit by a random factor in [1 - s, 1 + s]")
     val_size: int = arg(5000, "training digits held out for model selection")
     train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
@@ -81,8 +83,7 @@ class Args(RunArgs):
         self.dataset = t.name  # an alias ('cluttered', in older runs too) by its name
         t.check_retina(self.model.glimpse_size, "--glimpse-size")
         at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
-        if self.augment_shift < 0:
-            raise UsageError(f"--augment-shift must be >= 0, got {self.augment_shift}")
+        check_augment(self)
         if self.model.learn_std:  # a learned σ replaces the schedule
             self.loc_std_final = None
         std = self.model.loc_std
@@ -92,6 +93,16 @@ class Args(RunArgs):
             )
         if not 0 <= self.anneal_from < 1:
             raise UsageError(f"--anneal-from must lie in [0, 1), got {self.anneal_from}")
+
+
+def check_augment(a: Any) -> None:
+    """The augmentation options of train.ram and the classifiers trained on its data."""
+    if a.augment_shift < 0:
+        raise UsageError(f"--augment-shift must be >= 0, got {a.augment_shift}")
+    if not 0 <= a.augment_rotate <= 180:
+        raise UsageError(f"--augment-rotate must lie in [0, 180] degrees, got {a.augment_rotate}")
+    if not 0 <= a.augment_scale < 1:
+        raise UsageError(f"--augment-scale must lie in [0, 1), got {a.augment_scale}")
 
 
 def annealed_std(progress: float, start: float, final: float, anneal_from: float = 0.0) -> float:
@@ -139,6 +150,7 @@ class RAMRecipe(loop.Recipe):
     def batches(self, gen: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
         a, variant = self.args, self.splits.variant
         for x, y in self.train.batches(a.batch_size, shuffle=True, generator=gen, device=self.device, drop_last=True):
+            x = jitter(x, a.augment_rotate, a.augment_scale, gen)
             if variant is not None:
                 x = variant(x, gen)
             yield shift(x, a.augment_shift, gen), y
