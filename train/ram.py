@@ -17,7 +17,9 @@ is read once, at the end. A resumed run may change --epochs and the σ schedule
 
 ``--dataset`` names a task of :data:`glimpse.data.TASKS` (``cluttered`` is ``cluttered60``); it
 sets --glimpse-size, --scales and --glimpses to the paper's values for it, and --augment-shift to
-0 on the translated and cluttered canvases, unless those flags are given.
+0 on the translated and cluttered canvases, unless those flags are given. --augment-rotate and
+--augment-scale (default 0: off) turn and resize each 28×28 training digit by a random amount
+(:func:`glimpse.variants.jitter`) before it is placed; validation and test digits are never changed.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ translated / cluttered variants (the same data as train.ram).
     python -m train.soft                                          # MNIST: 8 glimpses of 12×12, LSTM 256
     python -m train.soft --dataset cluttered60 --out runs/soft-cluttered60
     python -m train.soft --loss last --out runs/soft-last         # cross-entropy after the last glimpse only
+    python -m train.soft --dataset translated --scales 3 --augment-rotate 10 --augment-scale 0.1 --compile
     python -m train.soft --resume --out runs/soft-mnist           # continue an interrupted run
 
 Data, batches (the variants drawn afresh for every batch), validation split and test protocols
