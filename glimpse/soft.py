@@ -145,14 +145,13 @@ class SoftGlimpseNetwork(nn.Module):
             if cfg.what_net == "conv"
             else nn.Linear(n * cfg.read_n**2, cfg.what_size)
         )
-        self.flatten = cfg.what_net == "linear"
         self.where = nn.Linear(5, cfg.where_size)
         self.what_out = nn.Linear(cfg.what_size, cfg.glimpse_out)
         self.where_out = nn.Linear(cfg.where_size, cfg.glimpse_out, bias=False)
 
     def forward(self, patch: Tensor, params: Tensor) -> Tensor:
         """patch: (B, S·C, N, N), params: (B, 5) -> g: (B, glimpse_out)"""
-        what = F.relu(self.what(patch.flatten(1) if self.flatten else patch))
+        what = F.relu(self.what(patch.flatten(1) if isinstance(self.what, nn.Linear) else patch))
         where = F.relu(self.where(params))
         return F.relu(self.what_out(what) + self.where_out(where))
 
