@@ -38,7 +38,7 @@ ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
 class PictureError(UsageError):
-    """A file that is not a readable picture, or a bad size."""
+    """A file that is not a readable picture, a bad size, or too few pictures to split."""
 
 
 def _grey8(values: np.ndarray, full_scale: float) -> Image.Image:
@@ -189,18 +189,22 @@ def picture_splits(
             train_files, test_files = celeba_files(root)
         elif dataset == "folder":
             if folder is None:
-                raise ValueError("--dataset folder needs --folder DIR")
+                raise PictureError("--dataset folder needs --folder DIR")
             files = folder_pictures(folder)
             cut = max(1, len(files) // 10)
             train_files, test_files = files[:-cut], files[-cut:]
         else:
-            raise ValueError(f"unknown picture dataset {dataset!r}; choose celeba, mnist or folder")
+            raise PictureError(f"unknown picture dataset {dataset!r}; choose celeba, mnist or folder")
         if limit:
             train_files = train_files[: limit + val_size]
         train = _unlabelled(load_pictures(train_files, size, progress=progress))
         test = _unlabelled(load_pictures(test_files, size, progress=progress))
     if not 0 <= val_size < len(train):
-        raise ValueError(f"val_size must be in [0, {len(train)}), got {val_size}")
+        held = " (a folder keeps its last tenth, at least one picture, for the test set)" if dataset == "folder" else ""
+        raise PictureError(
+            f"--val-size {val_size} leaves no pictures to train on: there are {len(train)} training pictures{held}; "
+            "give a smaller --val-size or more pictures"
+        )
     n = len(train) - val_size
     val = ImageSet(train.images[n:], train.labels[n:])
     train = ImageSet(train.images[:n], train.labels[:n])

@@ -88,6 +88,7 @@ def test_ram_resume_may_change_the_sigma_schedule():
         ("--clip", "0", ["--clip"]),
         ("--device", "tpu", ["--device must be"]),
         ("--edge", "nan", ["edge"]),
+        ("--val-size", "22", ["--val-size 22", "22 training pictures", "last tenth"]),
     ],
 )
 def test_bad_options_stop_with_one_line(pics, tmp_path, capsys, flag, value, words):
@@ -129,3 +130,26 @@ def test_a_new_run_clears_what_a_killed_one_left(pics, tmp_path):
     paint.main(tiny(pics, out, "--epochs", "1"))
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
     assert [json.loads(x)["loss"] != 9.0 for x in (out / "metrics.jsonl").read_text().splitlines()] == [True]
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(pics, tmp_path, capsys):
+    paint.main(tiny(pics, tmp_path / "a", "--epochs", "1"))
+    source = load_checkpoint(tmp_path / "a" / "model.pt")["model"]
+    # a learning rate this small leaves the loaded weights where they were (Adam moves each by ~lr)
+    paint.main(
+        tiny(pics, tmp_path / "b", "--epochs", "1", "--lr", "1e-12", "--init-from", str(tmp_path / "a" / "model.pt"))
+    )
+    paint.main(tiny(pics, tmp_path / "c", "--epochs", "1", "--lr", "1e-12", "--seed", "1"))
+    started = load_checkpoint(tmp_path / "b" / "last.pt")["model"]
+    fresh = load_checkpoint(tmp_path / "c" / "last.pt")["model"]
+    assert all(torch.allclose(started[k], v, atol=1e-8) for k, v in source.items())
+    assert not all(torch.allclose(fresh[k], v, atol=1e-3) for k, v in source.items())
+
+
+def test_init_from_names_a_model_that_does_not_fit(pics, tmp_path, capsys):
+    paint.main(tiny(pics, tmp_path / "a", "--epochs", "1"))
+    model = str(tmp_path / "a" / "model.pt")
+    fails_with(capsys, tiny(pics, tmp_path / "b", "--hidden", "32", "--init-from", model), "--init-from", "(32", "(16")
+    fails_with(
+        capsys, tiny(pics, tmp_path / "c", "--init-from", str(tmp_path / "nothing.pt")), "--init-from", "nothing.pt"
+    )

@@ -217,6 +217,9 @@ class RunArgs:
     schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
     clip: float | None = arg(None, "clip the gradient norm to this (none: no clipping)")
     progress: bool = arg(True, "show progress bars")
+    init_from: str | None = arg(
+        None, "start from the weights of this trained model of the same architecture (a curriculum); fresh optimiser"
+    )
 
     def __post_init__(self) -> None:
         at_least_one("epochs", "batch_size", obj=self)

@@ -10,6 +10,8 @@ loop does the rest, the same way for every model:
   after each epoch that picks ``best.pt``, ``last.pt`` written atomically every epoch;
 - ``--resume``: model, optimiser, schedule, epoch and every random stream come back, so an
   interrupted run ends with exactly the weights of an uninterrupted one (see :mod:`train.resume`);
+- ``--init-from MODEL``: a new run starts from a trained model's weights (same architecture, a
+  fresh optimiser and schedule), a curriculum such as cluttered 60² before 100²;
 - a loss that turns non-finite stops the run with the epoch and step, keeping the last good
   checkpoint; Ctrl-C says what is saved and how to continue;
 - at the end the test set is read once, by the best model: ``results.json`` and ``model.pt``;
@@ -45,7 +47,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from glimpse.checkpoint import build_model, load_checkpoint, save_checkpoint
+from glimpse.checkpoint import CheckpointError, build_model, load_checkpoint, load_model, save_checkpoint
+from glimpse.errors import UsageError
 from glimpse.files import atomic_path, remove_stale_temporaries
 from train import distributed
 from train.common import (
@@ -253,12 +256,39 @@ def main(recipe_cls: type[Recipe], args_cls: type[RunArgs], argv: list[str] | No
         seed_everything(a.seed + d.rank)  # sampling noise differs between processes; weights come from rank 0
         recipe = recipe_cls(a, device, d)
         recipe.load_data()
-        model = (recipe.build_model() if ckpt is None else build_model(ckpt)).to(device)
+        model = recipe.build_model() if ckpt is None else build_model(ckpt)
+        if ckpt is None and a.init_from is not None:
+            init_weights(model, a.init_from, recipe.kind)
+        model = model.to(device)
     trainer = Trainer(recipe, model, ckpt, torch.Generator().manual_seed(a.seed))
     try:
         return _run(trainer)
     finally:
         distributed.stop(d)
+
+
+def init_weights(model: nn.Module, path: str, kind: str) -> None:
+    """Load a trained model's weights into a new run's model (``--init-from``): same kind, same
+    parameter shapes; the image size may differ where the architecture does not depend on it."""
+    try:
+        source = load_model(path, kind)
+    except (CheckpointError, OSError) as err:
+        raise UsageError(f"--init-from {path}: {err}") from None
+    mine, theirs = model.state_dict(), source.state_dict()
+    problems = [
+        f"{k} {tuple(mine[k].shape)} here, {tuple(v.shape)} there"
+        for k, v in theirs.items()
+        if k in mine and mine[k].shape != v.shape
+    ]
+    problems += [f"{k} missing there" for k in sorted(set(mine) - set(theirs))]
+    problems += [f"{k} not here" for k in sorted(set(theirs) - set(mine))]
+    if problems:
+        more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+        said = "; ".join(problems[:3]) + more
+        raise UsageError(
+            f"--init-from {path}: its model does not fit this run's ({said}); give the same architecture options"
+        )
+    model.load_state_dict(theirs)
 
 
 def _run(t: Trainer) -> dict | None:
