@@ -21,50 +21,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glimpse.cnn import CNN, CNNConfig
-from glimpse.data import DATASETS
 from glimpse.errors import UsageError
 from glimpse.evaluate import error_rate
 from train import loop
 from train import ram as train_ram
-from train.common import RunArgs, arg, at_least_one, entry_point
+from train.common import arg, entry_point
 
 
 @dataclass
-class ClassifierArgs(RunArgs):
+class ClassifierArgs(train_ram.TaskArgs):
     """The options of a classifier trained by backpropagation on train.ram's data."""
 
-    epochs: int = arg(20, "training epochs")
-    batch_size: int = arg(128, "images per optimisation step")
     clip: float | None = arg(5.0, "clip the gradient norm to this (none: no clipping)")
-    dataset: Literal[DATASETS] = arg(
-        "mnist", "the task: MNIST 28×28, or its translated / cluttered variants (see train.ram)"
-    )
-    data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
-    augment_shift: int = arg(1, "random shift of training images by up to this many pixels (default: train.ram's)")
-    augment_rotate: float = arg(0.0, "rotate each training digit by a random angle up to this many degrees")
-    augment_scale: float = arg(0.0, "scale each training digit by a random factor in [1 - s, 1 + s]")
-    val_size: int = arg(5000, "training digits held out for model selection")
-    train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
-    eval_rollouts: int = arg(10, "M for the averaged protocol (a deterministic model reports its one rollout)")
-    compile: bool = arg(False, "run the forward pass and loss as one torch.compile'd graph")
-
-    @staticmethod
-    def implied_options(values: dict[str, Any]) -> dict[str, Any]:
-        """--augment-shift follows --dataset as in train.ram (no extra shift where the digit already
-        lies at a random place of a larger canvas), unless it is given."""
-        return {"augment_shift": train_ram.Args.implied_options(values)["augment_shift"]}
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
-        train_ram.check_augment(self)
 
 
 class ClassifierRecipe(train_ram.RAMRecipe):

@@ -44,48 +44,71 @@ from train.common import RunArgs, arg, at_least_one, entry_point
 
 
 @dataclass
-class Args(RunArgs):
+class TaskArgs(RunArgs):
+    """The data options of every classifier trained on a task of :data:`glimpse.data.TASKS` (this
+    script's RAM, and train.cnn's and train.soft's classifiers)."""
+
+    epochs: int = arg(20, "training epochs")
+    batch_size: int = arg(128, "images per optimisation step")
+    dataset: Literal[DATASETS] = arg("mnist", "the task: MNIST 28×28, or its translated / cluttered variants")
+    data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
+    augment_shift: int = arg(1, "random shift of training digits by up to this many pixels")
+    augment_rotate: float = arg(0.0, "rotate each training digit by a random angle up to this many degrees")
+    augment_scale: float = arg(0.0, "scale each training digit by a random factor in [1 - s, 1 + s]")
+    val_size: int = arg(5000, "training digits held out for model selection")
+    train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
+    eval_rollouts: int = arg(10, "M for the averaged protocol (a deterministic model reports its one rollout)")
+    compile: bool = arg(False, "run the forward pass and loss as one torch.compile'd graph (1.15-1.8x faster here)")
+
+    @staticmethod
+    def implied_options(values: dict[str, Any]) -> dict[str, Any]:
+        """No extra shift where the digit already lies at a random place of a larger canvas."""
+        return dict(augment_shift=1 if task(values["dataset"]).kind == "mnist" else 0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        t = task(self.dataset)
+        self.dataset = t.name  # an alias ('cluttered', in older runs too) by its name
+        at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
+        if self.augment_shift < 0:
+            raise UsageError(f"--augment-shift must be >= 0, got {self.augment_shift}")
+        if not 0 <= self.augment_rotate <= 180:
+            raise UsageError(f"--augment-rotate must lie in [0, 180] degrees, got {self.augment_rotate}")
+        if not 0 <= self.augment_scale < 1:
+            raise UsageError(f"--augment-scale must lie in [0, 1), got {self.augment_scale}")
+
+
+@dataclass
+class Args(TaskArgs):
     model: RAMConfig = dataclasses.field(default_factory=RAMConfig)
     out: str = arg("runs/ram-mnist", "run folder for checkpoints and logs")
     epochs: int = arg(160, "training epochs")
-    batch_size: int = arg(128, "images per optimisation step")
     dataset: Literal[DATASETS] = arg(
         "mnist",
         "the task; unless given, it sets --glimpse-size, --scales, --glimpses (the paper's) and --augment-shift: "
         + "; ".join(f"{t.name}: {t.describe()}" for t in TASKS.values())
         + " ('cluttered' is 'cluttered60')",
     )
-    data_root: str | None = arg(None, "data root holding MNIST/raw (default: $GLIMPSE_DATA, then ./data)")
     loc_std_final: float | None = arg(0.01, "σ at the end of training, after a cosine fall (none: keep σ fixed)")
     anneal_from: float = arg(0.8, "fraction of training after which σ starts its cosine fall to --loc-std-final")
     reinforce_weight: float = arg(1.0, "weight λ of the REINFORCE term")
     reward: Literal["correct", "prob", "log_prob"] = arg(
         "log_prob", "REINFORCE reward: 0/1 correctness (the paper), p(y|x), or log p(y|x)"
     )
-    augment_shift: int = arg(1, "random shift of training digits by up to this many pixels")
-    augment_rotate: float = arg(0.0, "rotate each training digit by a random angle up to this many degrees")
-    augment_scale: float = arg(0.0, "scale each training digit by a random factor in [1 - s, 1 + s]")
-    val_size: int = arg(5000, "training digits held out for model selection")
-    train_limit: int | None = arg(None, "train on only the first N training digits (quick checks)")
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
-    eval_rollouts: int = arg(10, "M for the averaged protocol")
-    compile: bool = arg(False, "run the rollout and loss as one torch.compile'd graph (1.15-1.8x faster here)")
 
     @staticmethod
     def implied_options(values: dict[str, Any]) -> dict[str, Any]:
         """Defaults that follow --dataset: the paper's retina and glimpse count for the task, and
-        no extra shift where the digit already lies at a random place of a larger canvas."""
+        TaskArgs's --augment-shift."""
         t = task(values["dataset"])
-        shift = 1 if t.kind == "mnist" else 0
-        return dict(glimpse_size=t.glimpse_size, scales=t.scales, glimpses=t.glimpses, augment_shift=shift)
+        return dict(
+            glimpse_size=t.glimpse_size, scales=t.scales, glimpses=t.glimpses, **TaskArgs.implied_options(values)
+        )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        t = task(self.dataset)
-        self.dataset = t.name  # an alias ('cluttered', in older runs too) by its name
-        t.check_retina(self.model.glimpse_size, "--glimpse-size")
-        at_least_one("val_size", "train_limit", "eval_rollouts", obj=self)
-        check_augment(self)
+        task(self.dataset).check_retina(self.model.glimpse_size, "--glimpse-size")
         if self.model.learn_std:  # a learned σ replaces the schedule
             self.loc_std_final = None
         std = self.model.loc_std
@@ -95,16 +118,6 @@ class Args(RunArgs):
             )
         if not 0 <= self.anneal_from < 1:
             raise UsageError(f"--anneal-from must lie in [0, 1), got {self.anneal_from}")
-
-
-def check_augment(a: Any) -> None:
-    """The augmentation options of train.ram and the classifiers trained on its data."""
-    if a.augment_shift < 0:
-        raise UsageError(f"--augment-shift must be >= 0, got {a.augment_shift}")
-    if not 0 <= a.augment_rotate <= 180:
-        raise UsageError(f"--augment-rotate must lie in [0, 180] degrees, got {a.augment_rotate}")
-    if not 0 <= a.augment_scale < 1:
-        raise UsageError(f"--augment-scale must lie in [0, 1), got {a.augment_scale}")
 
 
 def annealed_std(progress: float, start: float, final: float, anneal_from: float = 0.0) -> float:
