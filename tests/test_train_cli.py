@@ -84,6 +84,9 @@ def test_resume_without_a_run_is_named(tmp_path, capsys):
 def test_train_help_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "train.ram", "--help"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0 and "--data-root" in out.stdout and "--resume" in out.stdout
+    assert out.stdout.startswith("usage: python -m train.ram ")
+    # the docstring's example commands keep their own lines
+    assert "\n    python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run\n" in out.stdout
 
 
 def test_gif_from_the_shipped_checkpoint(mnist_data_root, tmp_path, capsys):

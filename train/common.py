@@ -69,8 +69,12 @@ def options(cls: type) -> Iterator[tuple[str | None, dataclasses.Field, Any]]:
             yield None, f, hints[f.name]
 
 
-def _parser(cls: type, description: str | None, suppress: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the script docstring's lines (its example commands) and shows every default."""
+
+
+def _parser(cls: type, description: str | None, suppress: bool, prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_Help)
     seen: set[str] = set()
     for _, f, tp in options(cls):
         if f.name in seen:
@@ -113,7 +117,7 @@ def flat(obj: Any) -> dict[str, Any]:
 
 
 def parse_command_line(
-    cls: type[T], argv: list[str] | None = None, description: str | None = None
+    cls: type[T], argv: list[str] | None = None, description: str | None = None, prog: str | None = None
 ) -> tuple[T, set[str]]:
     """Parse the command line into an instance of ``cls``; also the names of the options given.
 
@@ -121,8 +125,8 @@ def parse_command_line(
     defaults of those not given on the command line (train.ram: a task's retina follows
     ``--dataset``, while an explicit ``--glimpse-size`` still wins).
     """
-    given = vars(_parser(cls, description, suppress=True).parse_args(argv))
-    values = vars(_parser(cls, description, suppress=False).parse_args(argv))
+    given = vars(_parser(cls, description, True, prog).parse_args(argv))
+    values = vars(_parser(cls, description, False, prog).parse_args(argv))
     implied = getattr(cls, "implied_options", None)
     if implied is not None:
         values.update({k: v for k, v in implied(values).items() if k not in given})

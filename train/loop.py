@@ -244,7 +244,7 @@ class Trainer:
 def main(recipe_cls: type[Recipe], args_cls: type[RunArgs], argv: list[str] | None, doc: str | None) -> dict | None:
     """Parse options, then train, validate and test a recipe's model; returns the results (rank 0)."""
     with user_errors(recipe_cls.script):
-        a, given = parse_command_line(args_cls, argv, doc)
+        a, given = parse_command_line(args_cls, argv, doc, f"python -m {recipe_cls.script}")
         d = distributed.start(a.device)
         a, ckpt = resume_or_start(a, given, recipe_cls.resumable)
         if a.threads:
