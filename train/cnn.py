@@ -12,8 +12,9 @@ Writes to ``--out`` what every run writes (see train.loop): ``last.pt``, ``best.
 validation error), ``model.pt`` (loads with no flags), ``metrics.jsonl`` and ``results.json``.
 
 This module also holds what the CNN and the soft-attention classifier (train.soft) share: their
-data options (:class:`ClassifierArgs`) and a recipe for classifiers trained by plain
-backpropagation (:class:`ClassifierRecipe`).
+options (:class:`ClassifierArgs`: train.ram's data options, :class:`train.ram.TaskArgs`, and
+gradient clipping) and a recipe for classifiers trained by plain backpropagation
+(:class:`ClassifierRecipe`).
 """
 
 from __future__ import annotations
