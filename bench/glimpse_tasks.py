@@ -15,7 +15,8 @@ selected model's stochastic test error under 5 evaluation seeds (``seeds.json``:
 rollout's error moves by about ±0.1 point between seeds on 10,000 digits), and copies
 ``results.json``, ``metrics.jsonl`` and ``seeds.json`` to ``bench/results/tasks/TASK-MODEL/``.
 ``table`` writes the Markdown table: test error under each protocol (one stochastic rollout, the
-policy mean, 10 rollouts averaged) and over the 5 seeds, glimpses, epochs, training time, training
+policy mean, 10 rollouts averaged) and over the 5 seeds, glimpses, epochs, training time (and, for
+a run started ``--init-from`` another row's model, that row: its time is not included), training
 images per second, the machine and the command, beside the published numbers.
 """
 
@@ -135,12 +136,15 @@ def row(run: Path) -> tuple[list[str], dict[str, Any]]:
     glimpses = a.get("model", {}).get("glimpses", a.get("glimpses")) if model != "cnn" else None
     speed = images_per_second(run)
     threads = a.get("threads")
+    start = f", from {Path(a['init_from']).parent.name}" if a.get("init_from") else ""  # a curriculum's earlier row
     cells = [
         task,
         model + "".join(f" ({v})" for v in variant),
         str(glimpses) if glimpses else "whole image",
         f"{r['epochs']} ({r['best_epoch']})",
-        f"{r['train_wall_min']:.1f} min" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
+        f"{r['train_wall_min']:.1f} min"
+        + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+        + start,
         f"{speed:,.0f}" if speed else "—",
         pct("stochastic"),
         pct("mean"),
