@@ -5,6 +5,7 @@
     python -m train.ram --dataset cluttered100            # 100×100 cluttered: 8 glimpses of 12×12, 4 scales
     python -m train.ram --dataset cluttered60 --what-net conv     # conv glimpse network (ram-cluttered60)
     python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
+    python -m train.ram --dataset cluttered100 --scales 3 --what-net conv --init-from runs/c60/model.pt  # 60² first
     python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
     torchrun --nproc_per_node 2 -m train.ram --device cpu # data-parallel
 
