@@ -132,7 +132,7 @@ def test_a_new_run_clears_what_a_killed_one_left(pics, tmp_path):
     assert [json.loads(x)["loss"] != 9.0 for x in (out / "metrics.jsonl").read_text().splitlines()] == [True]
 
 
-def test_init_from_starts_a_new_run_from_trained_weights(pics, tmp_path, capsys):
+def test_init_from_starts_a_new_run_from_trained_weights(pics, tmp_path):
     paint.main(tiny(pics, tmp_path / "a", "--epochs", "1"))
     source = load_checkpoint(tmp_path / "a" / "model.pt")["model"]
     # a learning rate this small leaves the loaded weights where they were (Adam moves each by ~lr)
