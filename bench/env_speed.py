@@ -7,6 +7,10 @@
 ``--compile`` makes both sides of the painting ids paint with the compiled kernel (``compile=True``:
 the batched env fuses coverage, compositing, error and observation into one loop over the pixels);
 ``--threads`` sets torch's threads for both sides; ``--only`` keeps the ids that contain a string.
+``--device cuda`` steps the batched environments on a GPU (the ``SyncVectorEnv`` of single ones
+stays on the CPU, where single environments belong); ``--torch-obs`` keeps their outputs as tensors
+on the device and hands them the actions as device tensors, as a GPU agent would; ``--no-sync``
+times the batched side alone (for large ``--num-envs``).
 
 Both sides get the same pre-drawn random actions (uniform over the action space) and run on one
 thread; each figure is the best of ``--repeats`` timed runs of ``--steps`` steps after a warm-up
@@ -31,29 +35,45 @@ import envs  # noqa: F401  (registers the ids)
 from glimpse.data import ImageSet
 
 
-def steps_per_second(venv: gymnasium.vector.VectorEnv, actions: list, repeats: int) -> float:
+def wait(device: torch.device) -> None:
+    """Wait for the device's queued work, so that the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def steps_per_second(venv: gymnasium.vector.VectorEnv, actions: list, repeats: int, device: torch.device) -> float:
     venv.reset(seed=0)
     for a in actions[:3]:  # warm-up
         venv.step(a)
     best = float("inf")
     for _ in range(repeats):
+        wait(device)
         t = time.perf_counter()
         for a in actions:
             venv.step(a)
+        wait(device)
         best = min(best, time.perf_counter() - t)
     return venv.num_envs * len(actions) / best
 
 
-def measure(env_id: str, n: int, steps: int, repeats: int, **kwargs) -> dict:
-    sync = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
-    batched = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
-    sync.action_space.seed(0)
-    actions = [sync.action_space.sample() for _ in range(steps)]
-    fast = steps_per_second(batched, actions, repeats)
-    slow = steps_per_second(sync, actions, repeats)
-    sync.close()
+def measure(
+    env_id: str, n: int, steps: int, repeats: int, device: str, torch_obs: bool, sync: bool, **kwargs
+) -> dict:
+    dev = torch.device(device)
+    batched = gymnasium.make_vec(
+        env_id, num_envs=n, vectorization_mode="vector_entry_point", device=dev, torch_obs=torch_obs, **kwargs
+    )
+    batched.action_space.seed(0)
+    actions = [batched.action_space.sample() for _ in range(steps)]
+    given = [torch.as_tensor(a, device=dev) for a in actions] if torch_obs else actions
+    row = {"num_envs": n, "steps": steps, "batched_steps_per_s": steps_per_second(batched, given, repeats, dev)}
     batched.close()
-    return {"num_envs": n, "steps": steps, "batched_steps_per_s": fast, "sync_steps_per_s": slow, "ratio": fast / slow}
+    if sync:
+        single = gymnasium.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
+        row["sync_steps_per_s"] = steps_per_second(single, actions, repeats, torch.device("cpu"))
+        row["ratio"] = row["batched_steps_per_s"] / row["sync_steps_per_s"]
+        single.close()
+    return row
 
 
 def main() -> None:
@@ -66,6 +86,9 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="painting ids: compile=True on both sides")
     p.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     p.add_argument("--only", default="", help="measure only the ids containing this string")
+    p.add_argument("--device", default="cpu", help="the batched environments' device (cpu, cuda)")
+    p.add_argument("--torch-obs", action="store_true", help="batched outputs and actions as tensors on the device")
+    p.add_argument("--no-sync", action="store_true", help="time the batched environments alone")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -77,6 +100,9 @@ def main() -> None:
     pictures = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     results = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "batched_device": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else args.device,
+        "torch_obs": args.torch_obs,
+        "torch": torch.__version__,
         "torch_threads": args.threads,
         "painting_compiled": args.compile,
         "load_average": os.getloadavg(),
@@ -96,7 +122,7 @@ def main() -> None:
     ):
         if args.only not in env_id:
             continue
-        row = measure(env_id, n, steps, r, **kwargs)
+        row = measure(env_id, n, steps, r, args.device, args.torch_obs, not args.no_sync, **kwargs)
         results["ids"][env_id] = row
         print(env_id, json.dumps(row), flush=True)
     out = Path(args.out)

@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
 # The checks and figures that need a CUDA GPU, in one run (bench/README.md, "On a GPU").
 #   bash bench/gpu_checks.sh DATA_ROOT OUT_DIR
-# DATA_ROOT holds celeba/img_align_celeba; results land in OUT_DIR.
+# DATA_ROOT holds MNIST/raw (and, for the painter's table, celeba/img_align_celeba); results land
+# in OUT_DIR. Each step has its own time limit, so that one slow step cannot eat the others.
 set -uo pipefail
 data=${1:?data root}
 out=${2:?output folder}
 py=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$out"
-$py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-$py -m pytest -q -p no:cacheprovider tests/test_canvas.py tests/test_painter.py -k "gpu" 2>&1 | tail -4
-timeout 180 $py -m bench.canvas_throughput --device cuda --strokes 2048 --compile --out "$out/canvas_throughput_cuda.json"
-timeout 120 $py -m bench.paint_table --checkpoint glimpse/weights/painter_celeba.pt --data-root "$data" \
-    --device cuda --out "$out/paint_table_cuda.json"
-timeout 120 $py -m train.paint --dataset celeba --data-root "$data" --device cuda --steps 6 --tbptt 6 --epochs 1 \
-    --compile --no-progress --out /tmp/paint-gpu-30
-cp /tmp/paint-gpu-30/metrics.jsonl "$out/paint_gpu_30_metrics.jsonl" 2>/dev/null
-cp /tmp/paint-gpu-30/results.json "$out/paint_gpu_30_results.json" 2>/dev/null
+$py -c "import torch, os; print('torch', torch.__version__, torch.cuda.get_device_name(), os.cpu_count(), 'cores')"
+
+# 1. The CUDA tests: canvas, painter, and every environment id on the GPU against the CPU.
+timeout 200 $py -m pytest -q -p no:cacheprovider tests/test_canvas.py tests/test_painter.py tests/test_envs.py \
+    -k "gpu or cuda" 2>&1 | tail -6
+
+# 2. Batched environments on the GPU against SyncVectorEnv (CPU) at N = 256; then outputs kept on
+#    the GPU (torch_obs), and large N for the batched side alone.
+timeout 100 $py -m bench.env_speed --data-root "$data" --device cuda --out "$out/env_speed_cuda.json"
+timeout 45 $py -m bench.env_speed --data-root "$data" --device cuda --torch-obs --no-sync \
+    --out "$out/env_speed_cuda_torch.json"
+timeout 45 $py -m bench.env_speed --data-root "$data" --device cuda --torch-obs --no-sync --num-envs 4096 \
+    --out "$out/env_speed_cuda_torch_4096.json"
+timeout 90 $py -m bench.env_speed --data-root "$data" --device cuda --torch-obs --no-sync --only Paint --compile \
+    --out "$out/env_speed_cuda_torch_compiled.json"
+
+# 3. Every training script on the GPU, briefly: the device path end to end, and images/s.
+short="--device cuda --no-progress --data-root $data"
+timeout 80 $py -m train.ram --dataset cluttered60 --what-net conv --what-size 256 --glimpse-out 512 --hidden 512 \
+    --epochs 2 --train-limit 20000 $short --out /tmp/gpu-ram
+timeout 50 $py -m train.soft --dataset cluttered60 --scales 3 --epochs 1 --train-limit 20000 $short --out /tmp/gpu-soft
+timeout 50 $py -m train.cnn --dataset cluttered60 --epochs 1 --train-limit 20000 $short --out /tmp/gpu-cnn
+timeout 50 $py -m train.draw --steps 16 --read-n 5 --write-n 5 --epochs 1 --train-limit 10000 $short --out /tmp/gpu-draw
+for m in ram soft cnn draw; do
+    cp "/tmp/gpu-$m/metrics.jsonl" "$out/train_${m}_metrics.jsonl" 2>/dev/null
+done
+
+# 4. The painter's test table on the GPU, where CelebA is present.
+if [ -d "$data/celeba/img_align_celeba" ]; then
+    timeout 120 $py -m bench.paint_table --checkpoint glimpse/weights/painter_celeba.pt --data-root "$data" \
+        --device cuda --out "$out/paint_table_cuda.json"
+fi

@@ -153,8 +153,8 @@ class LocationPolicy(nn.Module):
         self.log_std.fill_(math.log(std))
 
     def forward(self, h: Tensor) -> Tensor:
-        """h: (B, hidden) -> mean location (B, 2) in (-1, 1)"""
-        return torch.tanh(self.mean(h))
+        """h: (B, hidden) -> mean location (B, 2) in (-1, 1), float32 (also under bfloat16 autocast)"""
+        return torch.tanh(self.mean(h).float())
 
 
 def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:

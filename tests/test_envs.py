@@ -259,6 +259,38 @@ def test_compiled_painting_matches_eager(env_id):
             assert np.abs(o3["canvas"].astype(int) - o1["canvas"][0].astype(int)).max() <= 1
 
 
+def batched_on(device: str, env_id: str, **extra) -> gymnasium.vector.VectorEnv:
+    return gymnasium.make_vec(
+        env_id, num_envs=5, vectorization_mode="vector_entry_point", device=device, **small_kwargs(env_id), **extra
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.parametrize("env_id", envs.IDS)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_batched_on_the_gpu_matches_the_cpu(env_id, compiled):
+    """The same episodes on a GPU (outputs kept there with torch_obs), across an autoreset:
+    glimpses and rewards within float tolerance, canvases within one uint8 level."""
+    if compiled and env_id not in envs.PAINT_IDS:
+        pytest.skip("compile=True is a painting option")
+    extra = {"compile": True} if compiled else {}
+    cpu = batched_on("cpu", env_id)
+    gpu = batched_on("cuda", env_id, torch_obs=True, **extra)
+    cpu.action_space.seed(5)
+    o1, _ = cpu.reset(seed=7)
+    o2, _ = gpu.reset(seed=7)
+    for _ in range(cpu.horizon + 2):
+        assert all(v.is_cuda for v in o2.values())
+        for k in o1:
+            diff = np.abs(o1[k].astype(np.float64) - o2[k].cpu().numpy().astype(np.float64)).max()
+            assert diff <= (1 if o1[k].dtype == np.uint8 else 1e-5), (k, diff)
+        a = cpu.action_space.sample()
+        o1, r1, t1, _, _ = cpu.step(a)
+        o2, r2, t2, _, _ = gpu.step(torch.as_tensor(a, device="cuda"))
+        np.testing.assert_allclose(r2.cpu().numpy(), r1, atol=1e-5)
+        np.testing.assert_array_equal(t2.cpu().numpy(), t1)
+
+
 def test_batched_torch_outputs_match_numpy():
     a = GlimpseVectorEnv(num_envs=4, images=small_digits())
     b = GlimpseVectorEnv(num_envs=4, images=small_digits(), torch_obs=True)

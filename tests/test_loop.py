@@ -153,3 +153,24 @@ def test_init_from_names_a_model_that_does_not_fit(pics, tmp_path, capsys):
     fails_with(
         capsys, tiny(pics, tmp_path / "c", "--init-from", str(tmp_path / "nothing.pt")), "--init-from", "nothing.pt"
     )
+
+
+def test_objective_runs_under_bfloat16_autocast_only_with_amp():
+    from train.loop import Objective
+
+    model, x = torch.nn.Linear(4, 3), torch.randn(2, 4)
+    assert Objective(model, lambda m, v: m(v))(x).dtype == torch.float32
+    out = Objective(model, lambda m, v: m(v), amp=True)(x)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert model.weight.dtype == model.weight.grad.dtype == torch.float32
+
+
+def test_amp_run_trains_like_float32_and_keeps_float32_weights(pics, tmp_path):
+    paint.main(tiny(pics, tmp_path / "f32", "--epochs", "2"))
+    paint.main(tiny(pics, tmp_path / "bf16", "--epochs", "2", "--amp"))
+    ckpt = load_checkpoint(tmp_path / "bf16" / "last.pt")
+    assert ckpt["args"]["amp"] is True and all(v.dtype == torch.float32 for v in ckpt["model"].values())
+    f32, bf16 = ([json.loads(x) for x in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in ("f32", "bf16"))
+    for a, b in zip(f32, bf16, strict=True):  # the same run, matrix products rounded to bfloat16
+        assert b["val_mse"] == pytest.approx(a["val_mse"], rel=0.05)

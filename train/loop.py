@@ -127,14 +127,17 @@ class Recipe:
 
 
 class Objective(nn.Module):
-    """The model and the recipe's differentiable part as one module, so that DDP sees a forward."""
+    """The model and the recipe's differentiable part as one module, so that DDP sees a forward.
+    With ``amp`` it runs under bfloat16 autocast (matrix products and convolutions in bfloat16;
+    parameters, gradients and the optimiser stay float32)."""
 
-    def __init__(self, model: nn.Module, fn: Callable[..., Any]) -> None:
+    def __init__(self, model: nn.Module, fn: Callable[..., Any], amp: bool = False, device_type: str = "cpu") -> None:
         super().__init__()
-        self.model, self.fn = model, fn
+        self.model, self.fn, self.amp, self.device_type = model, fn, amp, device_type
 
     def forward(self, *inputs: Any) -> Any:
-        return self.fn(self.model, *inputs)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.fn(self.model, *inputs)
 
 
 class Trainer:
@@ -153,7 +156,7 @@ class Trainer:
             self.sched.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"], gen)
             self.start, self.best, self.wall = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
-        objective = Objective(model, recipe.objective)
+        objective = Objective(model, recipe.objective, a.amp, recipe.device.type)
         self.forward = distributed.wrap(objective, recipe.dist, recipe.device, recipe.unused_parameters())
         self.log = MetricsLog(self.out / "metrics.jsonl")
         self.updates = 0
