@@ -56,9 +56,7 @@ def steps_per_second(venv: gymnasium.vector.VectorEnv, actions: list, repeats: i
     return venv.num_envs * len(actions) / best
 
 
-def measure(
-    env_id: str, n: int, steps: int, repeats: int, device: str, torch_obs: bool, sync: bool, **kwargs
-) -> dict:
+def measure(env_id: str, n: int, steps: int, repeats: int, device: str, torch_obs: bool, sync: bool, **kwargs) -> dict:
     dev = torch.device(device)
     batched = gymnasium.make_vec(
         env_id, num_envs=n, vectorization_mode="vector_entry_point", device=dev, torch_obs=torch_obs, **kwargs

@@ -171,6 +171,7 @@ def test_amp_run_trains_like_float32_and_keeps_float32_weights(pics, tmp_path):
     paint.main(tiny(pics, tmp_path / "bf16", "--epochs", "2", "--amp"))
     ckpt = load_checkpoint(tmp_path / "bf16" / "last.pt")
     assert ckpt["args"]["amp"] is True and all(v.dtype == torch.float32 for v in ckpt["model"].values())
-    f32, bf16 = ([json.loads(x) for x in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in ("f32", "bf16"))
-    for a, b in zip(f32, bf16, strict=True):  # the same run, matrix products rounded to bfloat16
+    f32, bf16 = ((tmp_path / r / "metrics.jsonl").read_text().splitlines() for r in ("f32", "bf16"))
+    # the same run, matrix products rounded to bfloat16: validation within 5 %
+    for a, b in zip(map(json.loads, f32), map(json.loads, bf16), strict=True):
         assert b["val_mse"] == pytest.approx(a["val_mse"], rel=0.05)

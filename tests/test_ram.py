@@ -219,3 +219,15 @@ def test_bad_config_is_named():
         dataclasses.replace(RAMConfig(), loc_std=0.0)
     with pytest.raises(ValueError, match="what_net"):
         RAMConfig(what_net="mlp")
+
+
+def test_locations_stay_float32_under_bfloat16_autocast():
+    """--amp: the layers run in bfloat16, but where the glimpses go (and their log-probabilities)
+    is float32, so a location is not rounded to bfloat16's 1/128 near the edge."""
+    model = RAM(RAMConfig(height=60, width=60, glimpse_size=12, scales=3, glimpses=4, what_net="conv"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        r = model.rollout(torch.rand(8, 1, 60, 60), "sample")
+    assert r.hidden.dtype == torch.bfloat16
+    assert r.locations.dtype == r.means.dtype == r.log_probs.dtype == torch.float32
+    ram_loss(r, torch.randint(0, 10, (8,))).total.backward()
+    assert all(p.grad is None or p.grad.dtype == torch.float32 for p in model.parameters())

@@ -347,3 +347,14 @@ def test_train_soft_writes_results_and_a_model_that_loads_with_no_flags(mnist_da
     assert glimpse_main([*cmd, "--out", str(gif), "--digits", "2"]) == 0
     with Image.open(gif) as im:
         assert im.n_frames >= 3
+
+
+def test_windows_stay_float32_under_bfloat16_autocast():
+    """--amp: the window geometry (centres, stride, σ²) is float32 although the head runs in bfloat16."""
+    model = SoftAttention(small(scales=2))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        r = model.rollout(torch.rand(4, 2, 12, 16))
+    assert r.params.dtype == torch.bfloat16  # the head ran under autocast
+    assert all(f.dtype == torch.float32 for f in r.windows)
+    soft_loss(r, torch.randint(0, 3, (4,))).total.backward()
+    assert all(p.grad is None or p.grad.dtype == torch.float32 for p in model.parameters())

@@ -221,9 +221,7 @@ class RunArgs:
     schedule: Literal["cosine", "linear", "constant"] = arg("cosine", "learning-rate decay to zero")
     clip: float | None = arg(None, "clip the gradient norm to this (none: no clipping)")
     progress: bool = arg(True, "show progress bars")
-    amp: bool = arg(
-        False, "train under bfloat16 autocast (fast on CPUs with AVX512-BF16 or AMX and on recent GPUs); weights stay float32"
-    )
+    amp: bool = arg(False, "train under bfloat16 autocast (for CPUs with AVX512-BF16 or AMX); weights stay float32")
     init_from: str | None = arg(
         None, "start from the weights of this trained model of the same architecture (a curriculum); fresh optimiser"
     )
