@@ -144,6 +144,7 @@ def row(run: Path) -> tuple[list[str], dict[str, Any]]:
         f"{r['epochs']} ({r['best_epoch']})",
         f"{r['train_wall_min']:.1f} min"
         + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+        + (", bfloat16" if a.get("amp") else "")
         + start,
         f"{speed:,.0f}" if speed else "—",
         pct("stochastic"),
