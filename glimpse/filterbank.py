@@ -41,11 +41,11 @@ def window(params: Tensor, height: int, width: int, n: int) -> Window:
 
     params: (..., 5) = (g̃_X, g̃_Y, log σ², log δ̃, log γ)  ->  Window with (...)-shaped fields
 
-    The geometry is float32 even when ``params`` come from a bfloat16 layer (training with --amp).
+    The geometry is at least float32, also when ``params`` come from a bfloat16 layer (--amp).
     """
     if params.shape[-1] != 5:
         raise ValueError(f"attention parameters must have 5 entries in the last axis, got {tuple(params.shape)}")
-    gx_, gy_, log_sigma2, log_delta, log_gamma = params.float().unbind(-1)
+    gx_, gy_, log_sigma2, log_delta, log_gamma = params.to(torch.promote_types(params.dtype, torch.float32)).unbind(-1)
     gx = (width + 1) / 2 * (gx_ + 1)
     gy = (height + 1) / 2 * (gy_ + 1)
     delta = (max(height, width) - 1) / max(n - 1, 1) * log_delta.exp()  # N = 1: the stride is unused

@@ -208,7 +208,8 @@ class ErrorGlimpseHead(nn.Module):
         g = retina_padded(padded, loc.view(b * k, 2) * 2 - 1, self.glimpse, self.scales, s, s, which)
         where = torch.cat([loc, progress.view(b, 1, 1).expand(b, k, 1)], -1)
         x = self.look(g.flatten(1)).view(b, k, -1) + self.context(h).unsqueeze(1) + self.where(where)
-        a = self.out(F.relu(x)).float()  # (B, k, 13); strokes are float32 also under bfloat16 autocast
+        a = self.out(F.relu(x))  # (B, k, 13)
+        a = a.to(torch.promote_types(a.dtype, torch.float32))  # float32 strokes also under bfloat16 autocast
         ends = loc.repeat(1, 1, 2) + self.reach * torch.tanh(a[..., ENDPOINTS])  # x0 y0 x2 y2
         ends = ends.clamp(0, 1)
         centre = g[:, 0, : self.channels].mean(dim=(-1, -2)).view(b, k, self.channels)  # target under the glimpse

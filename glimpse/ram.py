@@ -153,8 +153,9 @@ class LocationPolicy(nn.Module):
         self.log_std.fill_(math.log(std))
 
     def forward(self, h: Tensor) -> Tensor:
-        """h: (B, hidden) -> mean location (B, 2) in (-1, 1), float32 (also under bfloat16 autocast)"""
-        return torch.tanh(self.mean(h).float())
+        """h: (B, hidden) -> mean location (B, 2) in (-1, 1), at least float32 (also under autocast)"""
+        mean = self.mean(h)
+        return torch.tanh(mean.to(torch.promote_types(mean.dtype, torch.float32)))
 
 
 def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
