@@ -14,6 +14,7 @@ from PIL import Image
 from glimpse.checkpoint import load_checkpoint
 from train import paint, ram
 from train.common import parse_args
+from train.loop import Objective
 
 
 @pytest.fixture
@@ -156,8 +157,6 @@ def test_init_from_names_a_model_that_does_not_fit(pics, tmp_path, capsys):
 
 
 def test_objective_runs_under_bfloat16_autocast_only_with_amp():
-    from train.loop import Objective
-
     model, x = torch.nn.Linear(4, 3), torch.randn(2, 4)
     assert Objective(model, lambda m, v: m(v))(x).dtype == torch.float32
     out = Objective(model, lambda m, v: m(v), amp=True)(x)
