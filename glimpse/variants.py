@@ -63,6 +63,15 @@ def random_offsets(n: int, low: int, high: int, generator: torch.Generator | Non
     return torch.randint(low, high + 1, (n, 2), generator=generator)
 
 
+def digit_offsets(n: int, high: int, generator: torch.Generator | None, given: Tensor | None) -> Tensor:
+    """(n, 2) long digit offsets: ``given`` (checked to lie in [0, high]), else uniform draws."""
+    if given is None:
+        return random_offsets(n, 0, high, generator)
+    if given.shape != (n, 2) or given.dtype != torch.long or not bool(((given >= 0) & (given <= high)).all()):
+        raise ValueError(f"offsets must be ({n}, 2) long in [0, {high}], got {tuple(given.shape)} {given.dtype}")
+    return given
+
+
 def shift(images: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
     """Move every image by its own random (dy, dx) in [-max_shift, max_shift]; same size out."""
     if max_shift <= 0:
@@ -89,12 +98,15 @@ def jitter(images: Tensor, degrees: float, scale: float, generator: torch.Genera
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def translate(images: Tensor, size: int = 60, generator: torch.Generator | None = None) -> Tensor:
-    """Each digit at a uniformly random position of a ``size × size`` black canvas."""
+def translate(
+    images: Tensor, size: int = 60, generator: torch.Generator | None = None, offsets: Tensor | None = None
+) -> Tensor:
+    """Each digit at a uniformly random position of a ``size × size`` black canvas (or at
+    ``offsets``, (B, 2) long (top, left), when given: for measuring where a model looks)."""
     b, c, h, w = images.shape
     if size < max(h, w):
         raise ValueError(f"canvas size {size} is smaller than the {h}×{w} images")
-    offsets = random_offsets(b, 0, size - max(h, w), generator).to(images.device)
+    offsets = digit_offsets(b, size - max(h, w), generator, offsets).to(images.device)
     return add_at(images.new_zeros(b, c, size, size), images, offsets)
 
 
@@ -105,11 +117,14 @@ def clutter(
     distractors: int = 4,
     patch: int = 8,
     generator: torch.Generator | None = None,
+    offsets: Tensor | None = None,
 ) -> Tensor:
     """Cluttered translated digits.
 
     images: (B, C, h, w) float, the digits to classify;  pool: (N, C, h', w') digits to cut
-    distractors from, float in [0, 1] or uint8 (any device: only the crops move)
+    distractors from, float in [0, 1] or uint8 (any device: only the crops move);  offsets:
+    (B, 2) long (top, left) of each digit, drawn last from ``generator`` when None (so giving
+    them leaves the distractors as they were)
     returns: (B, C, size, size)
     """
     b, c, h, w = images.shape
@@ -132,5 +147,5 @@ def clutter(
         for d in range(distractors):  # a few distractors, not samples: each adds one crop per image
             add_at(canvas, crops[:, d], where[:, d])
         canvas.clamp_(max=1.0)
-    offsets = random_offsets(b, 0, size - max(h, w), generator).to(dev)
+    offsets = digit_offsets(b, size - max(h, w), generator, offsets).to(dev)
     return add_at(canvas, images, offsets).clamp_(0.0, 1.0)

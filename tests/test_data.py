@@ -77,6 +77,22 @@ def test_clutter_adds_distractors_in_range():
     assert torch.all(lit >= 64) and torch.all(lit <= 256) and lit.float().mean() > 200
 
 
+def test_digits_go_where_offsets_say_and_distractors_stay():
+    digits = torch.rand(3, 1, 28, 28)
+    offsets = torch.tensor([[0, 0], [32, 5], [7, 32]])
+    moved = translate(digits, 60, offsets=offsets)
+    for b, (top, left) in enumerate(offsets.tolist()):
+        torch.testing.assert_close(moved[b, :, top : top + 28, left : left + 28], digits[b])
+    # The digits' offsets are drawn last: giving them leaves every distractor where it was.
+    blank, pool = torch.zeros(3, 1, 28, 28), torch.rand(10, 1, 28, 28)
+    drawn = clutter(blank, pool, 60, 4, 8, torch.Generator().manual_seed(4))
+    given = clutter(blank, pool, 60, 4, 8, torch.Generator().manual_seed(4), offsets=offsets)
+    assert torch.equal(drawn, given) and drawn.sum() > 0
+    for bad in (offsets[:2], offsets + 1, offsets.float()):
+        with pytest.raises(ValueError, match="offsets must be"):
+            translate(digits, 60, offsets=bad)
+
+
 def test_materialise_is_reproducible():
     data = ImageSet(torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8), torch.arange(20))
     a = materialise(data, lambda x, g: translate(x, 40, g), seed=5)
