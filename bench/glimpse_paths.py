@@ -32,7 +32,7 @@ from glimpse.checkpoint import load_model
 from glimpse.data import load_mnist, split, task
 from glimpse.ram import RAM
 from glimpse.sensor import glimpse_boxes
-from glimpse.variants import clutter, random_offsets, translate
+from glimpse.variants import clutter, digit_centres, random_offsets, translate
 
 
 def boxes_cover(boxes: Tensor, height: int, width: int) -> Tensor:
@@ -92,7 +92,7 @@ def main() -> None:
     alone = translate(digits, t.size, offsets=offsets)
     images = clutter(digits, val.images, t.size, t.distractors, t.patch, g, offsets) if t.clutters else alone
     ink = alone[:, 0] > 0.5
-    centres = ((offsets.float() + digits.shape[-1] / 2) / (t.size / 2) - 1).flip(-1)  # (x, y) location units
+    centres = digit_centres(offsets, digits.shape[-1], t.size)  # (n, 2) (x, y) location units
     results: dict[str, Any] = {"checkpoint": a.checkpoint, "task": t.name, "validation_digits": a.n}
     for name, policy in (("stochastic", "sample"), ("mean", "mean"), ("random", "random")):
         results[name] = paths(model, images, labels, ink, centres, policy)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -50,7 +50,12 @@ class DataError(UsageError):
     """Data that is there but unusable: a truncated or foreign file."""
 
 
-Variant = Callable[[Tensor, torch.Generator | None], Tensor]
+class Variant(Protocol):
+    """A task's image maker: (digits (B, C, 28, 28) float, generator, offsets=None) -> canvases."""
+
+    def __call__(self, images: Tensor, generator: torch.Generator | None, offsets: Tensor | None = None) -> Tensor: ...
+
+
 Kind = Literal["mnist", "translated", "cluttered"]
 KINDS: tuple[str, ...] = ("mnist", "translated", "cluttered")
 DIGIT = 28  # MNIST's side, px
@@ -138,20 +143,21 @@ class Task:
             raise UsageError(f"task {self.name!r}: " + "; ".join(problems))
 
     def variant(self, pool: ImageSet | Tensor | None = None) -> Variant | None:
-        """The per-batch transform (float images, generator) -> images: None for plain MNIST.
-        Cluttered tasks cut distractors from ``pool`` (digits of the same split, kept as they
-        are: uint8 stays uint8)."""
+        """The per-batch transform (float images, generator[, offsets]) -> images: None for plain
+        MNIST. ``offsets`` ((B, 2) long, top-left of each digit) places the digits instead of the
+        generator. Cluttered tasks cut distractors from ``pool`` (digits of the same split, kept
+        as they are: uint8 stays uint8)."""
         if self.kind == "mnist":
             return None
         size = self.size
         if self.kind == "translated":
-            return lambda x, g: translate(x, size, g)
+            return lambda x, g, offsets=None: translate(x, size, g, offsets)
         if pool is None:
             raise ValueError(f"task {self.name!r} needs a pool of digits to cut distractors from")
         digits = pool.images if isinstance(pool, ImageSet) else pool
         self.check_digits(min(digits.shape[-2:]))
         n, p = self.distractors, self.patch
-        return lambda x, g: clutter(x, digits, size, n, p, generator=g)
+        return lambda x, g, offsets=None: clutter(x, digits, size, n, p, g, offsets)
 
 
 TASKS: dict[str, Task] = {
@@ -345,6 +351,7 @@ class Splits:
     val: ImageSet
     test: ImageSet
     variant: Variant | None  # applied to every training batch with fresh randomness
+    val_digits: ImageSet | None = None  # the validation digits before the task placed them
 
 
 def mnist_splits(
@@ -374,6 +381,7 @@ def mnist_splits(
         materialise(val, t.variant(val), seed + VAL_SEED),
         materialise(test, t.variant(test), seed + TEST_SEED),
         t.variant(train),
+        val,
     )
 
 

@@ -176,12 +176,21 @@ class RAM(nn.Module):
         self.baseline = nn.Linear(cfg.hidden, 1)
         self.classifier = nn.Linear(cfg.hidden, cfg.classes)
 
-    def rollout(self, images: Tensor, policy: Policy = "sample", generator: torch.Generator | None = None) -> Rollout:
+    def rollout(
+        self,
+        images: Tensor,
+        policy: Policy = "sample",
+        generator: torch.Generator | None = None,
+        locations: Tensor | None = None,
+    ) -> Rollout:
         """Take ``cfg.glimpses`` glimpses of each image and classify after each.
 
         images: (B, C, H, W) in [0, 1].  policy: ``"sample"`` draws l_t ~ π (training, and the
         "one stochastic rollout" protocol), ``"mean"`` looks at the policy mean, ``"random"`` draws
         uniform locations (the random-glimpse control; forced when ``cfg.random_glimpses``).
+        locations: (T, B, 2) places to look instead, whatever ``policy`` says (an oracle's or a
+        scripted path, clamped to [-1, 1]); the policy's means are still recorded, and the
+        log-probabilities are zero, so REINFORCE learns nothing from such a rollout.
         """
         c = self.cfg
         images = check_images(images, c.channels, self.classifier.weight.dtype)  # cast to the model's dtype
@@ -192,14 +201,22 @@ class RAM(nn.Module):
         if c.random_glimpses:
             policy = "random"
         b = images.shape[0]
+        if locations is not None:
+            if locations.shape != (c.glimpses, b, 2):
+                raise ValueError(
+                    f"locations must be (glimpses, batch, 2) = ({c.glimpses}, {b}, 2), got {tuple(locations.shape)}"
+                )
+            locations = locations.detach().to(images.device, torch.promote_types(images.dtype, torch.float32))
         padded = pad_images(images, c.glimpse_size, c.scales)
         state = self.core.initial_state(b)
         h = h0 = state[0][-1]  # h_0, zeros
         std = self.policy.std.detach()
         means, locs, hs = [], [], []
-        for _ in range(c.glimpses):
+        for t in range(c.glimpses):
             mean = self.policy(h if c.reinforce_core else h.detach())
-            if policy == "sample":
+            if locations is not None:
+                loc = locations[t].clamp(-1.0, 1.0)
+            elif policy == "sample":
                 noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
                 loc = (mean.detach() + std * noise).clamp(-1.0, 1.0)
             elif policy == "mean":
@@ -218,7 +235,7 @@ class RAM(nn.Module):
         means_t, locs_t = torch.stack(means), torch.stack(locs)  # (T, B, 2)
         hidden = torch.stack(hs)  # (T, B, hidden): h_1 .. h_T
         before = torch.cat([h0.unsqueeze(0), hidden[:-1].detach()])  # h_0 .. h_{T-1}
-        if policy == "sample":
+        if policy == "sample" and locations is None:
             log_probs = gaussian_log_prob(locs_t, means_t, self.policy.log_std)
         else:
             log_probs = means_t.new_zeros(means_t.shape[:2])

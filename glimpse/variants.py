@@ -8,6 +8,7 @@ choice, so a variant is reproducible from its seed, and none loops over samples 
 - :func:`shift` moves digits by up to ``max_shift`` pixels inside their own frame (augmentation).
 - :func:`jitter` rotates and scales each digit about its centre by a random amount (augmentation).
 - :func:`translate` puts each digit at a uniformly random position of an ``S × S`` canvas.
+- :func:`digit_centres` says where the placed digits' centres are, in location units.
 - :func:`clutter` follows DeepMind's ``mnist-cluttered`` generator: ``n`` random ``p × p`` crops of
   random digits of the same split are added at random positions and clipped to 1, then the digit
   is added at a random position and the canvas clipped to [0, 1]. The pool may stay uint8 (0..255):
@@ -70,6 +71,13 @@ def digit_offsets(n: int, high: int, generator: torch.Generator | None, given: T
     if given.shape != (n, 2) or given.dtype != torch.long or not bool(((given >= 0) & (given <= high)).all()):
         raise ValueError(f"offsets must be ({n}, 2) long in [0, {high}], got {tuple(given.shape)} {given.dtype}")
     return given
+
+
+def digit_centres(offsets: Tensor, digit: int, size: int) -> Tensor:
+    """Where the ``digit × digit`` digits placed at ``offsets`` ((B, 2) long (top, left)) on a
+    ``size × size`` canvas have their centres, as locations (x, y) in [-1, 1] (the sensor's
+    convention).  (B, 2) -> (B, 2) float"""
+    return ((offsets.float() + digit / 2) / (size / 2) - 1).flip(-1)
 
 
 def shift(images: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:

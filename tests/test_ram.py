@@ -149,6 +149,22 @@ def test_random_control_ignores_the_policy():
     assert not torch.allclose(r.locations, r.means) and torch.all(r.log_probs == 0)
 
 
+def test_given_locations_are_where_it_looks():
+    cfg = small()
+    model, x = RAM(cfg), batch(cfg)[0]
+    where = torch.rand(cfg.glimpses, x.shape[0], 2) * 2.4 - 1.2  # some outside [-1, 1]: clamped
+    r = model.rollout(x, "sample", locations=where)
+    torch.testing.assert_close(r.locations, where.clamp(-1, 1))
+    assert torch.all(r.log_probs == 0)  # REINFORCE learns nothing from a path it did not choose
+    again = model.rollout(x, "mean", locations=where)
+    torch.testing.assert_close(again.logits, r.logits)  # the policy argument no longer matters
+    moved = where.clone()
+    moved[-1] = -moved[-1]
+    assert not torch.allclose(model.rollout(x, locations=moved).logits[-1], r.logits[-1])
+    with pytest.raises(ValueError, match="locations must be"):
+        model.rollout(x, locations=where[1:])
+
+
 @pytest.mark.parametrize("what_net", ["linear", "conv"])
 def test_checkpoint_round_trip(tmp_path, what_net):
     cfg = small(core="lstm", what_net=what_net)

@@ -263,6 +263,35 @@ def test_training_digits_are_jittered_before_they_are_placed(fake, tmp_path, mon
     assert results["args"]["augment_rotate"] == 12.0 and results["args"]["augment_scale"] == 0.1
 
 
+def test_oracle_glimpses_look_at_the_digit(fake, tmp_path, monkeypatch):
+    paths = []
+
+    def spy(model, x, y, locations=None):
+        paths.append((x, y, locations))
+        return train_ram.ram_loss(model.rollout(x, "sample", locations=locations), y)
+
+    monkeypatch.setattr(train_ram, "loss_function", lambda a: spy)
+    results = run_ram(tmp_path, "translated", "--oracle-glimpses", "0")
+    assert paths and 0 <= results["val"]["oracle"] <= 1
+    for x, y, locations in paths:
+        assert locations.shape == (8, 64, 2) and torch.all(locations[0] == 0)
+        assert torch.equal(locations[1], locations[-1])  # σ = 0: every later glimpse at the digit's centre
+        corners = ((locations[1].flip(-1) + 1) * 30 - 14).round().long()  # (top, left) of each digit
+        torch.testing.assert_close(x, place(glyphs(y, TRAIN_VALUE).float() / 255, 60, 60, corners))
+
+
+def test_oracle_glimpses_need_a_task_whose_digits_move(tmp_path, capsys):
+    for argv, message in (
+        (["--oracle-glimpses", "0.1"], "needs a task whose digits move"),
+        (["--dataset", "translated", "--oracle-glimpses", "-1"], "finite σ >= 0"),
+        (["--dataset", "translated", "--oracle-glimpses", "0.1", "--random-glimpses"], "give one"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            train_ram.main([*argv, "--out", str(tmp_path / "o")])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "epochs"), [("translated", 3), ("cluttered60", 4), ("cluttered100", 6)])
 def test_each_task_learns_above_chance(monkeypatch, tmp_path, name, epochs):

@@ -34,12 +34,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from glimpse.data import DATASETS, TASKS, ImageSet, mnist_splits, task
+from glimpse.data import DATASETS, DIGIT, TASKS, ImageSet, mnist_splits, task
 from glimpse.errors import UsageError
 from glimpse.evaluate import all_protocols, error_rate
 from glimpse.losses import RAMLoss, ram_loss
 from glimpse.ram import RAM, RAMConfig
-from glimpse.variants import jitter, shift
+from glimpse.variants import digit_centres, jitter, random_offsets, shift
 from train import loop
 from train.common import RunArgs, arg, at_least_one, entry_point
 
@@ -97,6 +97,12 @@ class Args(TaskArgs):
         "log_prob", "REINFORCE reward: 0/1 correctness (the paper), p(y|x), or log p(y|x)"
     )
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
+    oracle_glimpses: float | None = arg(
+        None,
+        "pretraining with privileged glimpses: the first at the image centre, the rest at the digit's centre plus "
+        "N(0, S²) (S in location units); cross-entropy only, the location head learns nothing. Then train the "
+        "RAM with --init-from this run's model.pt (none: off)",
+    )
 
     @staticmethod
     def implied_options(values: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +125,18 @@ class Args(TaskArgs):
             )
         if not 0 <= self.anneal_from < 1:
             raise UsageError(f"--anneal-from must lie in [0, 1), got {self.anneal_from}")
+        if self.oracle_glimpses is not None:
+            if not 0 <= self.oracle_glimpses < math.inf:
+                raise UsageError(f"--oracle-glimpses must be a finite σ >= 0, got {self.oracle_glimpses}")
+            if task(self.dataset).kind == "mnist":
+                raise UsageError(
+                    "--oracle-glimpses needs a task whose digits move: translated, cluttered60, cluttered100"
+                )
+            if self.model.random_glimpses:
+                raise UsageError("--oracle-glimpses and --random-glimpses both choose the locations: give one")
+
+
+ORACLE_SEED = 3  # the oracle's validation images (the val and test sets use seed + 1 and seed + 2)
 
 
 def annealed_std(progress: float, start: float, final: float, anneal_from: float = 0.0) -> float:
@@ -128,11 +146,19 @@ def annealed_std(progress: float, start: float, final: float, anneal_from: float
     return final + (start - final) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def loss_function(a: Args) -> Callable[[RAM, Tensor, Tensor], RAMLoss]:
-    """(model, images, labels) -> the hybrid loss of one sampled rollout; compiled with ``--compile``."""
+def oracle_locations(centres: Tensor, glimpses: int, std: float, generator: torch.Generator) -> Tensor:
+    """The privileged path of ``--oracle-glimpses``: the image centre, then the digit's centre
+    plus N(0, std²) noise.  centres: (B, 2) -> (glimpses, B, 2)"""
+    noise = torch.randn((glimpses - 1, *centres.shape), generator=generator).to(centres.device)
+    return torch.cat([torch.zeros_like(centres)[None], centres + std * noise]).clamp(-1.0, 1.0)
 
-    def loss(model: RAM, x: Tensor, y: Tensor) -> RAMLoss:
-        return ram_loss(model.rollout(x, "sample"), y, a.reinforce_weight, a.reward)
+
+def loss_function(a: Args) -> Callable[..., RAMLoss]:
+    """(model, images, labels[, locations]) -> the hybrid loss of one sampled rollout (or of a
+    rollout at the given locations); compiled with ``--compile``."""
+
+    def loss(model: RAM, x: Tensor, y: Tensor, locations: Tensor | None = None) -> RAMLoss:
+        return ram_loss(model.rollout(x, "sample", locations=locations), y, a.reinforce_weight, a.reward)
 
     return torch.compile(loss, dynamic=False) if a.compile else loss
 
@@ -155,6 +181,13 @@ class RAMRecipe(loop.Recipe):
             raise UsageError(f"{len(train)} training digits are fewer than one batch (--batch-size {a.batch_size})")
         self.train = train.to(self.device)
         self.loss = loss_function(a)
+        if a.oracle_glimpses is not None:  # validated at the oracle's places too: val digits, fixed offsets
+            digits = self.splits.val_digits
+            t, g = task(a.dataset), torch.Generator().manual_seed(a.seed + ORACLE_SEED)
+            offsets = random_offsets(len(digits), 0, t.size - DIGIT, g)
+            images = t.variant(digits)(digits.float_images(slice(None)), g, offsets).mul(255).round().to(torch.uint8)
+            centres = digit_centres(offsets, DIGIT, t.size)
+            self.oracle_val = images, digits.labels, oracle_locations(centres, a.model.glimpses, a.oracle_glimpses, g)
 
     def build_model(self) -> RAM:
         h, w = self.splits.val.images.shape[-2:]
@@ -163,24 +196,30 @@ class RAMRecipe(loop.Recipe):
     def steps_per_epoch(self) -> int:
         return len(self.train) // self.args.batch_size
 
-    def batches(self, gen: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+    def batches(self, gen: torch.Generator) -> Iterator[tuple[Tensor, ...]]:
         a, variant = self.args, self.splits.variant
         for x, y in self.train.batches(a.batch_size, shuffle=True, generator=gen, device=self.device, drop_last=True):
             x = jitter(x, a.augment_rotate, a.augment_scale, gen)
+            if a.oracle_glimpses is not None:  # the digits' places drawn here, so the oracle knows them
+                size = task(a.dataset).size
+                offsets = random_offsets(len(x), 0, size - DIGIT, gen)
+                centres = digit_centres(offsets, DIGIT, size).to(self.device)
+                yield variant(x, gen, offsets), y, oracle_locations(centres, a.model.glimpses, a.oracle_glimpses, gen)
+                continue
             if variant is not None:
                 x = variant(x, gen)
             yield shift(x, a.augment_shift, gen), y
 
-    def objective(self, model: RAM, x: Tensor, y: Tensor) -> RAMLoss:
-        return self.loss(model, x, y)
+    def objective(self, model: RAM, x: Tensor, y: Tensor, locations: Tensor | None = None) -> RAMLoss:
+        return self.loss(model, x, y, locations)
 
-    def train_batch(self, forward, update, x: Tensor, y: Tensor) -> Tensor:
-        losses = forward(x, y)
+    def train_batch(self, forward, update, x: Tensor, y: Tensor, *locations: Tensor) -> Tensor:
+        losses = forward(x, y, *locations)
         update(losses.total)
         return torch.stack([losses.total, losses.classification, losses.policy, losses.baseline, losses.correct.mean()])
 
-    def unused_parameters(self) -> bool:
-        return self.args.model.random_glimpses  # the control's location policy learns nothing
+    def unused_parameters(self) -> bool:  # the control's and the oracle's location policy learns nothing
+        return self.args.model.random_glimpses or self.args.oracle_glimpses is not None
 
     def after_batch(self, model: RAM, progress: float) -> None:
         a = self.args
@@ -188,6 +227,8 @@ class RAMRecipe(loop.Recipe):
             model.policy.set_std(annealed_std(progress, a.model.loc_std, a.loc_std_final, a.anneal_from))
 
     def validate(self, model: RAM) -> dict[str, float]:
+        if self.args.oracle_glimpses is not None:
+            return {"val_error": self.oracle_error(model)}
         return {
             "val_error": error_rate(model, self.splits.val, self.args.select, device=self.device, seed=self.args.seed)
         }
@@ -202,13 +243,27 @@ class RAMRecipe(loop.Recipe):
             + super().describe(model)
         )
 
+    @torch.no_grad()
+    def oracle_error(self, model: RAM) -> float:
+        """Validation error with every glimpse where ``--oracle-glimpses`` puts it."""
+        images, labels, locations = self.oracle_val
+        wrong = 0
+        for i in range(0, len(labels), 1000):
+            x = images[i : i + 1000].to(self.device, torch.float32) / 255.0
+            rollout = model.rollout(x, locations=locations[:, i : i + 1000].to(self.device))
+            wrong += (rollout.logits[-1].argmax(-1).cpu() != labels[i : i + 1000]).sum().item()
+        return wrong / len(labels)
+
     def test(self, model: RAM) -> dict[str, Any]:
         a, s = self.args, self.splits
-        return {
+        results = {
             "dataset": a.dataset,
             "val": all_protocols(model, s.val, a.eval_rollouts, self.device, a.seed),
             "test": all_protocols(model, s.test, a.eval_rollouts, self.device, a.seed),
         }
+        if a.oracle_glimpses is not None:  # its own policy never learned: these are for reference
+            results["val"]["oracle"] = self.oracle_error(model)
+        return results
 
     def checkpoint_entries(self, results: dict[str, Any]) -> dict[str, Any]:
         return {"test_error": results["test"]}
