@@ -3,7 +3,10 @@
     python -m train.ram                                   # the paper's MNIST setting, 6 glimpses of 8×8
     python -m train.ram --compile --threads 2             # the same, compiled (the README's 26.8-min run)
     python -m train.ram --dataset cluttered100            # 100×100 cluttered: 8 glimpses of 12×12, 4 scales
-    python -m train.ram --dataset cluttered60 --what-net conv     # conv glimpse network (ram-cluttered60)
+    python -m train.ram --dataset cluttered60 --what-net conv     # conv glimpse network
+    python -m train.ram --dataset cluttered60 --what-net conv --what-size 256 --glimpse-out 512 --hidden 512 \
+        --loc-std 0.2 --epochs 140 --amp                            # ram-cluttered60, the shipped model
+    python -m train.ram --dataset cluttered60 --oracle-glimpses 0.2 --out runs/c60-oracle  # glimpses at the digit
     python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
     python -m train.ram --dataset cluttered100 --scales 3 --what-net conv --init-from runs/c60/model.pt  # 60² first
     python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
