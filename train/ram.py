@@ -172,6 +172,11 @@ class RAMRecipe(loop.Recipe):
     select = "val_error"
     resumable = frozenset({"epochs", "loc_std_final", "anneal_from", "eval_rollouts"})
 
+    @property
+    def oracle(self) -> float | None:
+        """σ of ``--oracle-glimpses``, None when off."""
+        return self.args.oracle_glimpses
+
     def load_data(self) -> None:
         a = self.args
         self.splits = mnist_splits(a.data_root, a.dataset, a.val_size, a.seed)
@@ -184,13 +189,13 @@ class RAMRecipe(loop.Recipe):
             raise UsageError(f"{len(train)} training digits are fewer than one batch (--batch-size {a.batch_size})")
         self.train = train.to(self.device)
         self.loss = loss_function(a)
-        if a.oracle_glimpses is not None:  # validated at the oracle's places too: val digits, fixed offsets
+        if self.oracle is not None:  # validated at the oracle's places too: val digits, fixed offsets
             digits = self.splits.val_digits
             t, g = task(a.dataset), torch.Generator().manual_seed(a.seed + ORACLE_SEED)
             offsets = random_offsets(len(digits), 0, t.size - DIGIT, g)
             images = t.variant(digits)(digits.float_images(slice(None)), g, offsets).mul(255).round().to(torch.uint8)
             centres = digit_centres(offsets, DIGIT, t.size)
-            self.oracle_val = images, digits.labels, oracle_locations(centres, a.model.glimpses, a.oracle_glimpses, g)
+            self.oracle_val = images, digits.labels, oracle_locations(centres, a.model.glimpses, self.oracle, g)
 
     def build_model(self) -> RAM:
         h, w = self.splits.val.images.shape[-2:]
@@ -203,11 +208,11 @@ class RAMRecipe(loop.Recipe):
         a, variant = self.args, self.splits.variant
         for x, y in self.train.batches(a.batch_size, shuffle=True, generator=gen, device=self.device, drop_last=True):
             x = jitter(x, a.augment_rotate, a.augment_scale, gen)
-            if a.oracle_glimpses is not None:  # the digits' places drawn here, so the oracle knows them
+            if self.oracle is not None:  # the digits' places drawn here, so the oracle knows them
                 size = task(a.dataset).size
                 offsets = random_offsets(len(x), 0, size - DIGIT, gen)
                 centres = digit_centres(offsets, DIGIT, size).to(self.device)
-                yield variant(x, gen, offsets), y, oracle_locations(centres, a.model.glimpses, a.oracle_glimpses, gen)
+                yield variant(x, gen, offsets), y, oracle_locations(centres, a.model.glimpses, self.oracle, gen)
                 continue
             if variant is not None:
                 x = variant(x, gen)
@@ -222,7 +227,7 @@ class RAMRecipe(loop.Recipe):
         return torch.stack([losses.total, losses.classification, losses.policy, losses.baseline, losses.correct.mean()])
 
     def unused_parameters(self) -> bool:  # the control's and the oracle's location policy learns nothing
-        return self.args.model.random_glimpses or self.args.oracle_glimpses is not None
+        return self.args.model.random_glimpses or self.oracle is not None
 
     def after_batch(self, model: RAM, progress: float) -> None:
         a = self.args
@@ -230,7 +235,7 @@ class RAMRecipe(loop.Recipe):
             model.policy.set_std(annealed_std(progress, a.model.loc_std, a.loc_std_final, a.anneal_from))
 
     def validate(self, model: RAM) -> dict[str, float]:
-        if self.args.oracle_glimpses is not None:
+        if self.oracle is not None:
             return {"val_error": self.oracle_error(model)}
         return {
             "val_error": error_rate(model, self.splits.val, self.args.select, device=self.device, seed=self.args.seed)
@@ -264,7 +269,7 @@ class RAMRecipe(loop.Recipe):
             "val": all_protocols(model, s.val, a.eval_rollouts, self.device, a.seed),
             "test": all_protocols(model, s.test, a.eval_rollouts, self.device, a.seed),
         }
-        if a.oracle_glimpses is not None:  # its own policy never learned: these are for reference
+        if self.oracle is not None:  # its own policy never learned: these are for reference
             results["val"]["oracle"] = self.oracle_error(model)
         return results
 
