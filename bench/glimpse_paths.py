@@ -32,7 +32,7 @@ from glimpse.checkpoint import load_model
 from glimpse.data import load_mnist, split, task
 from glimpse.ram import RAM
 from glimpse.sensor import glimpse_boxes
-from glimpse.variants import clutter, digit_centres, random_offsets, translate
+from glimpse.variants import digit_centres, random_offsets, translate
 
 
 def boxes_cover(boxes: Tensor, height: int, width: int) -> Tensor:
@@ -50,7 +50,7 @@ def paths(model: RAM, images: Tensor, labels: Tensor, ink: Tensor, centres: Tens
     location units -> per-step accuracy, median distance (px) and ink seen per scale."""
     c = model.cfg
     with torch.no_grad():
-        r = model.rollout(images, "random" if policy == "random" else policy, torch.Generator().manual_seed(0))
+        r = model.rollout(images, policy, torch.Generator().manual_seed(0))
     right = r.logits.argmax(-1) == labels  # (T, B)
     dist = (r.locations - centres).norm(dim=-1) * (c.width / 2)  # (T, B) px
     boxes = torch.stack([glimpse_boxes(loc, c.glimpse_size, c.scales, c.height, c.width) for loc in r.locations])
@@ -90,7 +90,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(a.seed + 100)
     offsets = random_offsets(a.n, 0, t.size - digits.shape[-1], g)  # (n, 2) (top, left)
     alone = translate(digits, t.size, offsets=offsets)
-    images = clutter(digits, val.images, t.size, t.distractors, t.patch, g, offsets) if t.clutters else alone
+    images = t.variant(val)(digits, g, offsets) if t.clutters else alone
     ink = alone[:, 0] > 0.5
     centres = digit_centres(offsets, digits.shape[-1], t.size)  # (n, 2) (x, y) location units
     results: dict[str, Any] = {"checkpoint": a.checkpoint, "task": t.name, "validation_digits": a.n}

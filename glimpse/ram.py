@@ -207,6 +207,7 @@ class RAM(nn.Module):
                     f"locations must be (glimpses, batch, 2) = ({c.glimpses}, {b}, 2), got {tuple(locations.shape)}"
                 )
             locations = locations.detach().to(images.device, torch.promote_types(images.dtype, torch.float32))
+            locations = locations.clamp(-1.0, 1.0)
         padded = pad_images(images, c.glimpse_size, c.scales)
         state = self.core.initial_state(b)
         h = h0 = state[0][-1]  # h_0, zeros
@@ -215,7 +216,7 @@ class RAM(nn.Module):
         for t in range(c.glimpses):
             mean = self.policy(h if c.reinforce_core else h.detach())
             if locations is not None:
-                loc = locations[t].clamp(-1.0, 1.0)
+                loc = locations[t]
             elif policy == "sample":
                 noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
                 loc = (mean.detach() + std * noise).clamp(-1.0, 1.0)

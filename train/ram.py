@@ -37,7 +37,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from glimpse.data import DATASETS, DIGIT, TASKS, ImageSet, mnist_splits, task
+from glimpse.data import DATASETS, DIGIT, TASKS, ImageSet, Variant, mnist_splits, task
 from glimpse.errors import UsageError
 from glimpse.evaluate import all_protocols, error_rate
 from glimpse.losses import RAMLoss, ram_loss
@@ -156,6 +156,16 @@ def oracle_locations(centres: Tensor, glimpses: int, std: float, generator: torc
     return torch.cat([torch.zeros_like(centres)[None], centres + std * noise]).clamp(-1.0, 1.0)
 
 
+def place_for_oracle(
+    variant: Variant, digits: Tensor, size: int, glimpses: int, std: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Place ``digits`` (B, C, 28, 28) at offsets drawn here, so the oracle knows them ->
+    (images (B, C, size, size), locations (glimpses, B, 2) from :func:`oracle_locations`)."""
+    offsets = random_offsets(len(digits), 0, size - DIGIT, generator)
+    centres = digit_centres(offsets, DIGIT, size).to(digits.device)
+    return variant(digits, generator, offsets), oracle_locations(centres, glimpses, std, generator)
+
+
 def loss_function(a: Args) -> Callable[..., RAMLoss]:
     """(model, images, labels[, locations]) -> the hybrid loss of one sampled rollout (or of a
     rollout at the given locations); compiled with ``--compile``."""
@@ -190,12 +200,11 @@ class RAMRecipe(loop.Recipe):
         self.train = train.to(self.device)
         self.loss = loss_function(a)
         if self.oracle is not None:  # validated at the oracle's places too: val digits, fixed offsets
-            digits = self.splits.val_digits
-            t, g = task(a.dataset), torch.Generator().manual_seed(a.seed + ORACLE_SEED)
-            offsets = random_offsets(len(digits), 0, t.size - DIGIT, g)
-            images = t.variant(digits)(digits.float_images(slice(None)), g, offsets).mul(255).round().to(torch.uint8)
-            centres = digit_centres(offsets, DIGIT, t.size)
-            self.oracle_val = images, digits.labels, oracle_locations(centres, a.model.glimpses, self.oracle, g)
+            digits, t = self.splits.val_digits, task(a.dataset)
+            g = torch.Generator().manual_seed(a.seed + ORACLE_SEED)
+            x = digits.float_images(slice(None))
+            images, locations = place_for_oracle(t.variant(digits), x, t.size, a.model.glimpses, self.oracle, g)
+            self.oracle_val = ImageSet(images.mul(255).round().to(torch.uint8), digits.labels), locations
 
     def build_model(self) -> RAM:
         h, w = self.splits.val.images.shape[-2:]
@@ -205,14 +214,12 @@ class RAMRecipe(loop.Recipe):
         return len(self.train) // self.args.batch_size
 
     def batches(self, gen: torch.Generator) -> Iterator[tuple[Tensor, ...]]:
-        a, variant = self.args, self.splits.variant
+        a, variant, size = self.args, self.splits.variant, task(self.args.dataset).size
         for x, y in self.train.batches(a.batch_size, shuffle=True, generator=gen, device=self.device, drop_last=True):
             x = jitter(x, a.augment_rotate, a.augment_scale, gen)
-            if self.oracle is not None:  # the digits' places drawn here, so the oracle knows them
-                size = task(a.dataset).size
-                offsets = random_offsets(len(x), 0, size - DIGIT, gen)
-                centres = digit_centres(offsets, DIGIT, size).to(self.device)
-                yield variant(x, gen, offsets), y, oracle_locations(centres, a.model.glimpses, self.oracle, gen)
+            if self.oracle is not None:
+                images, locations = place_for_oracle(variant, x, size, a.model.glimpses, self.oracle, gen)
+                yield images, y, locations
                 continue
             if variant is not None:
                 x = variant(x, gen)
@@ -254,13 +261,14 @@ class RAMRecipe(loop.Recipe):
     @torch.no_grad()
     def oracle_error(self, model: RAM) -> float:
         """Validation error with every glimpse where ``--oracle-glimpses`` puts it."""
-        images, labels, locations = self.oracle_val
+        data, locations = self.oracle_val
         wrong = 0
-        for i in range(0, len(labels), 1000):
-            x = images[i : i + 1000].to(self.device, torch.float32) / 255.0
-            rollout = model.rollout(x, locations=locations[:, i : i + 1000].to(self.device))
-            wrong += (rollout.logits[-1].argmax(-1).cpu() != labels[i : i + 1000]).sum().item()
-        return wrong / len(labels)
+        for i in range(0, len(data), 1000):
+            chunk = slice(i, i + 1000)
+            x, where = data.float_images(chunk, self.device), locations[:, chunk].to(self.device)
+            rollout = model.rollout(x, locations=where)
+            wrong += (rollout.logits[-1].argmax(-1).cpu() != data.labels[chunk]).sum().item()
+        return wrong / len(data)
 
     def test(self, model: RAM) -> dict[str, Any]:
         a, s = self.args, self.splits
