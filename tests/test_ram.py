@@ -136,6 +136,33 @@ def test_graded_rewards_are_the_probability_of_the_label():
         ram_loss(r, y, reward="accuracy")
 
 
+def test_every_step_rewards_credit_each_location_with_the_later_read_outs():
+    cfg = small(glimpses=4)
+    model = RAM(cfg)
+    x, y = batch(cfg, 32)
+    r = model.rollout(x, "sample")
+    T = cfg.glimpses
+    log_p = r.logits.detach().log_softmax(-1).gather(2, y.expand(T, -1)[..., None]).squeeze(2)  # (T, B)
+    rewards = log_p.clamp_min(math.log(1e-3))
+    returns = torch.stack([rewards[t:].sum(0) for t in range(T)])  # G_t = r_t + ... + r_T
+    loss = ram_loss(r, y, reward="log_prob", steps="all", reward_steps="all")
+    torch.testing.assert_close(loss.policy, -(r.log_probs * (returns - r.baselines.detach())).sum(0).mean())
+    torch.testing.assert_close(loss.baseline, F.mse_loss(r.baselines, returns))
+    ce = torch.stack([F.cross_entropy(r.logits[t], y) for t in range(T)]).mean()
+    torch.testing.assert_close(loss.classification, ce)
+    torch.testing.assert_close(loss.reward, rewards[-1])
+    # the first location is credited with every read-out, the last with the last one only
+    assert not torch.allclose(returns[0], returns[-1])
+    ce_grads = grads(model, ram_loss(r, y, steps="all").classification)
+    assert not moved(ce_grads["policy.mean.weight"])  # still no cross-entropy in the location head
+    last = ram_loss(r, y, reward="correct", reward_steps="all")
+    torch.testing.assert_close(
+        last.baseline, F.mse_loss(r.baselines, (r.logits.argmax(-1) == y).float().flip(0).cumsum(0).flip(0))
+    )
+    with pytest.raises(ValueError, match="reward_steps"):
+        ram_loss(r, y, reward_steps="first")
+
+
 def test_log_prob_is_the_gaussian_density():
     cfg = small(loc_std=0.3)
     r = RAM(cfg).rollout(batch(cfg)[0], "sample")

@@ -42,6 +42,7 @@ from glimpse.errors import UsageError
 from glimpse.evaluate import all_protocols, error_rate
 from glimpse.losses import RAMLoss, ram_loss
 from glimpse.ram import RAM, RAMConfig
+from glimpse.soft import LossSteps
 from glimpse.variants import digit_centres, jitter, random_offsets, shift
 from train import loop
 from train.common import RunArgs, arg, at_least_one, entry_point
@@ -98,6 +99,10 @@ class Args(TaskArgs):
     reinforce_weight: float = arg(1.0, "weight λ of the REINFORCE term")
     reward: Literal["correct", "prob", "log_prob"] = arg(
         "log_prob", "REINFORCE reward: 0/1 correctness (the paper), p(y|x), or log p(y|x)"
+    )
+    loss: LossSteps = arg("last", "cross-entropy of the last glimpse's logits (the paper), or the mean over all")
+    reward_steps: LossSteps = arg(
+        "last", "reward the last glimpse's read-out (the paper), or every glimpse's: l_t earns the rewards of t..T"
     )
     select: Literal["stochastic", "mean"] = arg("stochastic", "validation protocol used to pick best.pt")
     oracle_glimpses: float | None = arg(
@@ -171,7 +176,9 @@ def loss_function(a: Args) -> Callable[..., RAMLoss]:
     rollout at the given locations); compiled with ``--compile``."""
 
     def loss(model: RAM, x: Tensor, y: Tensor, locations: Tensor | None = None) -> RAMLoss:
-        return ram_loss(model.rollout(x, "sample", locations=locations), y, a.reinforce_weight, a.reward)
+        return ram_loss(
+            model.rollout(x, "sample", locations=locations), y, a.reinforce_weight, a.reward, a.loss, a.reward_steps
+        )
 
     return torch.compile(loss, dynamic=False) if a.compile else loss
 
