@@ -26,6 +26,7 @@ from glimpse.data import (
 )
 from glimpse.datasets import ClutteredMNIST, GlimpseMNIST, TranslatedMNIST
 from glimpse.errors import UsageError
+from glimpse.losses import ram_loss
 from glimpse.variants import add_at, clutter, jitter, place, translate
 from train import ram as train_ram
 from train.common import build, parse_command_line
@@ -261,6 +262,19 @@ def test_training_digits_are_jittered_before_they_are_placed(fake, tmp_path, mon
     results = run_ram(tmp_path, "translated", "--augment-rotate", "12", "--augment-scale", "0.1")
     assert seen and set(seen) == {((64, 1, 28, 28), 12.0, 0.1)}  # every batch, the 28×28 digits
     assert results["args"]["augment_rotate"] == 12.0 and results["args"]["augment_scale"] == 0.1
+
+
+def test_every_step_loss_and_rewards_reach_the_hybrid_loss(fake, tmp_path, monkeypatch):
+    calls = []
+
+    def spy(rollout, labels, reinforce_weight, reward, steps, reward_steps):
+        calls.append((steps, reward_steps))
+        return ram_loss(rollout, labels, reinforce_weight, reward, steps, reward_steps)
+
+    monkeypatch.setattr(train_ram, "ram_loss", spy)
+    results = run_ram(tmp_path, "translated", "--loss", "all", "--reward-steps", "all")
+    assert calls and set(calls) == {("all", "all")}
+    assert (results["args"]["loss"], results["args"]["reward_steps"]) == ("all", "all")
 
 
 def test_oracle_glimpses_look_at_the_digit(fake, tmp_path, monkeypatch):
