@@ -15,7 +15,9 @@ images from held-out *validation* digits with the digit offsets known (``glimpse
         --data-root ../shared/data --out bench/results/tasks/paths-cluttered60.json
 
 Protocols: ``stochastic`` (one sampled rollout, σ as saved with the weights), ``mean``, ``random``
-(uniform locations, the trained classifier). Never reads the test set.
+(uniform locations, the trained classifier) and ``oracle`` (the first glimpse at the image centre,
+the others at the digit's centre: is the classifier ready for a policy that fixates?). Never reads
+the test set.
 """
 
 from __future__ import annotations
@@ -45,12 +47,18 @@ def boxes_cover(boxes: Tensor, height: int, width: int) -> Tensor:
     return (in_y.unsqueeze(-1) & in_x.unsqueeze(-2)).any(0)
 
 
-def paths(model: RAM, images: Tensor, labels: Tensor, ink: Tensor, centres: Tensor, policy: str) -> dict[str, Any]:
+def paths(
+    model: RAM, images: Tensor, labels: Tensor, ink: Tensor, centres: Tensor, policy: str, oracle: bool = False
+) -> dict[str, Any]:
     """images: (B, C, H, W); labels: (B,); ink: (B, H, W) bool; centres: (B, 2) digit centres in
-    location units -> per-step accuracy, median distance (px) and ink seen per scale."""
+    location units -> per-step accuracy, median distance (px) and ink seen per scale.  ``oracle``:
+    look at the image centre, then at the digit's centre, instead of where the policy says."""
     c = model.cfg
+    locations = None
+    if oracle:  # (T, B, 2)
+        locations = torch.cat([torch.zeros_like(centres)[None], centres.expand(c.glimpses - 1, -1, -1)])
     with torch.no_grad():
-        r = model.rollout(images, policy, torch.Generator().manual_seed(0))
+        r = model.rollout(images, policy, torch.Generator().manual_seed(0), locations=locations)
     right = r.logits.argmax(-1) == labels  # (T, B)
     dist = (r.locations - centres).norm(dim=-1) * (c.width / 2)  # (T, B) px
     boxes = torch.stack([glimpse_boxes(loc, c.glimpse_size, c.scales, c.height, c.width) for loc in r.locations])
@@ -94,10 +102,11 @@ def main() -> None:
     ink = alone[:, 0] > 0.5
     centres = digit_centres(offsets, digits.shape[-1], t.size)  # (n, 2) (x, y) location units
     results: dict[str, Any] = {"checkpoint": a.checkpoint, "task": t.name, "validation_digits": a.n}
-    for name, policy in (("stochastic", "sample"), ("mean", "mean"), ("random", "random")):
-        results[name] = paths(model, images, labels, ink, centres, policy)
+    protocols = (("stochastic", "sample", False), ("mean", "mean", False), ("random", "random", False))
+    for name, policy, oracle in (*protocols, ("oracle", "mean", True)):
+        results[name] = paths(model, images, labels, ink, centres, policy, oracle)
         if t.clutters:
-            results[name]["error_without_clutter"] = paths(model, alone, labels, ink, centres, policy)["error"]
+            results[name]["error_without_clutter"] = paths(model, alone, labels, ink, centres, policy, oracle)["error"]
         print(name, json.dumps(results[name]))
     if a.out is not None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
