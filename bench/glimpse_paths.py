@@ -35,6 +35,7 @@ from glimpse.data import load_mnist, split, task
 from glimpse.ram import RAM
 from glimpse.sensor import glimpse_boxes
 from glimpse.variants import digit_centres, random_offsets, translate
+from train.ram import oracle_locations
 
 
 def boxes_cover(boxes: Tensor, height: int, width: int) -> Tensor:
@@ -54,9 +55,7 @@ def paths(
     location units -> per-step accuracy, median distance (px) and ink seen per scale.  ``oracle``:
     look at the image centre, then at the digit's centre, instead of where the policy says."""
     c = model.cfg
-    locations = None
-    if oracle:  # (T, B, 2)
-        locations = torch.cat([torch.zeros_like(centres)[None], centres.expand(c.glimpses - 1, -1, -1)])
+    locations = oracle_locations(centres, c.glimpses, 0.0, torch.Generator()) if oracle else None  # (T, B, 2)
     with torch.no_grad():
         r = model.rollout(images, policy, torch.Generator().manual_seed(0), locations=locations)
     right = r.logits.argmax(-1) == labels  # (T, B)

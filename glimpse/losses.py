@@ -81,7 +81,7 @@ def ram_loss(
         classification = F.cross_entropy(logits[-1], labels)
     else:  # (T·B, classes) against the labels repeated T times, t-major like the flattened logits
         classification = F.cross_entropy(logits.flatten(0, 1), labels.repeat(T))
-    correct = (logits[-1].detach().argmax(-1) == labels).to(logits.dtype)  # (B,)
+    correct = step_rewards(logits[-1], labels, "correct")  # (B,)
     if reward_steps == "last":
         reward_t = step_rewards(logits[-1], labels, reward)  # (B,)
         returns = reward_t.unsqueeze(0).expand(T, -1)  # (T, B)
