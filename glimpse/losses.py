@@ -94,3 +94,9 @@ def ram_loss(
     baseline = F.mse_loss(rollout.baselines, returns)
     total = classification + reinforce_weight * policy + baseline
     return RAMLoss(total, classification, policy, baseline, reward_t, correct)
+
+
+def imitation_loss(means: Tensor, places: Tensor) -> Tensor:
+    """Squared distance of location-policy means to a teacher's places, summed over (x, y) and
+    averaged over steps and the batch.  means, places: (T, B, 2) -> ()"""
+    return (means - places.to(means.dtype)).square().sum(-1).mean()

@@ -182,3 +182,27 @@ def glimpse_boxes(loc: Tensor, glimpse_size: int, scales: int, height: int, widt
         corner = patch_corners(loc, size, height, width)
         boxes.append(torch.cat([corner, corner + size], dim=1))
     return torch.stack(boxes, dim=1)
+
+
+def densest_window(images: Tensor, side: int) -> Tensor:
+    """Where each image holds the most ink in a ``side × side`` window: the centre of that window
+    as a location (x, y) in [-1, 1] (ties go to the first window in row-major order). The window
+    sums come from a summed-area table, so the cost does not grow with ``side``. A cue read from
+    the pixels alone (no labels): on cluttered MNIST a 16-pixel window lands on the digit, whose
+    ink fills the middle 20 × 20 of its 28 × 28 frame, while the distractors are 8 × 8 crops.
+
+    images: (B, C, H, W) with H, W >= side  ->  (B, 2)
+    """
+    h, w = images.shape[-2:]
+    if not 1 <= side <= min(h, w):
+        raise ValueError(f"window side must lie in [1, {min(h, w)}] for {h}×{w} images, got {side}")
+    ink = images.float().sum(1)  # (B, H, W)
+    table = F.pad(ink.cumsum(1).cumsum(2), (1, 0, 1, 0))  # (B, H + 1, W + 1) sums above-left
+    sums = (
+        table[:, side:, side:] - table[:, :-side, side:] - table[:, side:, :-side] + table[:, :-side, :-side]
+    )  # (B, H - side + 1, W - side + 1) the window with top-left (i, j)
+    n = sums.shape[-1]
+    best = sums.flatten(1).argmax(1)  # (B,)
+    centre = torch.stack([best % n, best // n], -1).float() + side / 2  # (B, 2) pixels (x, y)
+    size = torch.tensor([w, h], dtype=centre.dtype, device=centre.device)
+    return centre / (size / 2) - 1

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glimpse.sensor import glimpse_boxes, retina
+from glimpse.sensor import densest_window, glimpse_boxes, retina
 
 
 def naive_retina(images: torch.Tensor, loc: torch.Tensor, g: int, k: int) -> torch.Tensor:
@@ -79,3 +79,26 @@ def test_boxes_follow_the_patches():
 def test_bad_input_is_named(images, loc, message):
     with pytest.raises(ValueError, match=message):
         retina(images, loc, 4, 1)
+
+
+@pytest.mark.parametrize(("shape", "side"), [((4, 1, 12, 15), 5), ((3, 2, 9, 9), 9), ((2, 3, 20, 11), 1)])
+def test_densest_window_matches_every_window_summed_directly(shape, side):
+    images = torch.rand(shape)
+    b, _, h, w = shape
+    for i in range(b):
+        sums = {
+            (top, left): images[i, :, top : top + side, left : left + side].sum().item()
+            for top in range(h - side + 1)
+            for left in range(w - side + 1)
+        }
+        top, left = max(sums, key=sums.get)
+        expected = [(left + side / 2) / (w / 2) - 1, (top + side / 2) / (h / 2) - 1]  # (x, y)
+        torch.testing.assert_close(densest_window(images, side)[i], torch.tensor(expected))
+
+
+def test_densest_window_finds_a_bright_square_and_refuses_a_window_larger_than_the_image():
+    x = torch.zeros(1, 1, 60, 60)
+    x[0, 0, 10:26, 30:46] = 1  # a 16-pixel square centred at pixel (x, y) = (38, 18)
+    torch.testing.assert_close(densest_window(x, 16), torch.tensor([[38 / 30 - 1, 18 / 30 - 1]]))
+    with pytest.raises(ValueError, match="window side"):
+        densest_window(x, 61)

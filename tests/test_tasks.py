@@ -4,6 +4,7 @@ per-task defaults, the torchvision-style datasets, bad input, and short runs of 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ from glimpse.data import (
 from glimpse.datasets import ClutteredMNIST, GlimpseMNIST, TranslatedMNIST
 from glimpse.errors import UsageError
 from glimpse.losses import ram_loss
+from glimpse.ram import RAM, RAMConfig
+from glimpse.sensor import densest_window
 from glimpse.variants import add_at, clutter, jitter, place, translate
 from train import ram as train_ram
 from train.common import build, parse_command_line
@@ -294,11 +297,58 @@ def test_oracle_glimpses_look_at_the_digit(fake, tmp_path, monkeypatch):
         torch.testing.assert_close(x, place(glyphs(y, TRAIN_VALUE).float() / 255, 60, 60, corners))
 
 
-def test_oracle_glimpses_need_a_task_whose_digits_move(tmp_path, capsys):
+def test_ink_glimpses_look_at_the_densest_ink(fake, tmp_path, monkeypatch):
+    paths = []
+
+    def spy(model, x, y, locations=None):
+        paths.append((x, locations))
+        return train_ram.ram_loss(model.rollout(x, "sample", locations=locations), y)
+
+    monkeypatch.setattr(train_ram, "loss_function", lambda a: spy)
+    results = run_ram(tmp_path, "cluttered60", "--ink-glimpses", "0")
+    assert paths and 0 <= results["val"]["ink"] <= 1 and "oracle" not in results["val"]
+    for x, locations in paths:
+        assert locations.shape == (8, 64, 2) and torch.all(locations[0] == 0)
+        for t in range(1, 8):  # σ = 0: every later glimpse at the centre of the densest 16×16 window
+            torch.testing.assert_close(locations[t], densest_window(x, train_ram.INK_WINDOW))
+
+
+def test_imitation_pulls_the_policy_to_the_teachers_places():
+    """--imitate adds the squared distance of the policy's means (from the live states h_0..h_{T-1})
+    to the teacher's places (the first: the image centre), and minimising it moves the means
+    there; without it the loss is the plain hybrid loss, whose REINFORCE term is zero at given
+    places."""
+    torch.manual_seed(0)
+    model = RAM(RAMConfig(height=28, width=28, glimpse_size=8, scales=2, glimpses=4, hidden=32))
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    places = torch.cat([torch.zeros(1, 16, 2), torch.rand(3, 16, 2) - 0.5])  # (T, B, 2)
+    args = dict(reinforce_weight=1.0, reward="correct", loss="last", reward_steps="last", compile=False)
+    plain = train_ram.loss_function(SimpleNamespace(**args, imitate=False))(model, x, y, places)
+    imitating = train_ram.loss_function(SimpleNamespace(**args, imitate=True))
+    losses = imitating(model, x, y, places)
+    rollout = model.rollout(x, locations=places)
+    states = torch.cat([torch.zeros(1, 16, 32), rollout.hidden[:-1]])  # h_0 = 0
+    expected = (model.policy(states) - places).square().sum(-1).mean()
+    assert plain.policy.item() == 0.0
+    torch.testing.assert_close(losses.policy, expected)
+    torch.testing.assert_close(losses.total, plain.total + expected)
+    before = losses.policy.item()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        opt.zero_grad()
+        imitating(model, x, y, places).policy.backward()
+        opt.step()
+    assert imitating(model, x, y, places).policy.item() < 0.1 * before
+
+
+def test_teacher_glimpses_need_a_task_whose_digits_move(tmp_path, capsys):
     for argv, message in (
         (["--oracle-glimpses", "0.1"], "needs a task whose digits move"),
+        (["--ink-glimpses", "0.1"], "needs a task whose digits move"),
         (["--dataset", "translated", "--oracle-glimpses", "-1"], "finite σ >= 0"),
         (["--dataset", "translated", "--oracle-glimpses", "0.1", "--random-glimpses"], "give one"),
+        (["--dataset", "translated", "--oracle-glimpses", "0.1", "--ink-glimpses", "0.1"], "give one"),
+        (["--dataset", "translated", "--imitate"], "add --oracle-glimpses or --ink-glimpses"),
     ):
         with pytest.raises(SystemExit) as exit_:
             train_ram.main([*argv, "--out", str(tmp_path / "o")])

@@ -7,6 +7,7 @@
     python -m train.ram --dataset cluttered60 --what-net conv --what-size 256 --glimpse-out 512 --hidden 512 \
         --loc-std 0.2 --epochs 140 --amp                            # ram-cluttered60, the shipped model
     python -m train.ram --dataset cluttered60 --oracle-glimpses 0.2 --out runs/c60-oracle  # glimpses at the digit
+    python -m train.ram --dataset cluttered60 --ink-glimpses 0.2 --imitate --out runs/c60-ink  # at the densest ink
     python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
     python -m train.ram --dataset cluttered100 --scales 3 --what-net conv --init-from runs/c60/model.pt  # 60² first
     python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
@@ -40,12 +41,15 @@ from torch import Tensor
 from glimpse.data import DATASETS, DIGIT, TASKS, ImageSet, Variant, mnist_splits, task
 from glimpse.errors import UsageError
 from glimpse.evaluate import all_protocols, error_rate
-from glimpse.losses import RAMLoss, ram_loss
+from glimpse.losses import RAMLoss, imitation_loss, ram_loss
 from glimpse.ram import RAM, RAMConfig
+from glimpse.sensor import densest_window
 from glimpse.soft import LossSteps
 from glimpse.variants import digit_centres, jitter, random_offsets, shift
 from train import loop
 from train.common import RunArgs, arg, at_least_one, entry_point
+
+INK_WINDOW = 16  # --ink-glimpses' window side in pixels (see glimpse.sensor.densest_window)
 
 
 @dataclass
@@ -111,6 +115,16 @@ class Args(TaskArgs):
         "N(0, S²) (S in location units); cross-entropy only, the location head learns nothing. Then train the "
         "RAM with --init-from this run's model.pt (none: off)",
     )
+    ink_glimpses: float | None = arg(
+        None,
+        "pretraining like --oracle-glimpses but from the pixels alone: the rest at the centre of the image's "
+        f"densest {INK_WINDOW}×{INK_WINDOW} window of ink plus N(0, S²) (none: off)",
+    )
+    imitate: bool = arg(
+        False,
+        "with --oracle-glimpses or --ink-glimpses, also fit the location head's means to those places "
+        "(squared error, through the core and glimpse network too: they learn to say where the digit is)",
+    )
 
     @staticmethod
     def implied_options(values: dict[str, Any]) -> dict[str, Any]:
@@ -133,15 +147,19 @@ class Args(TaskArgs):
             )
         if not 0 <= self.anneal_from < 1:
             raise UsageError(f"--anneal-from must lie in [0, 1), got {self.anneal_from}")
-        if self.oracle_glimpses is not None:
-            if not 0 <= self.oracle_glimpses < math.inf:
-                raise UsageError(f"--oracle-glimpses must be a finite σ >= 0, got {self.oracle_glimpses}")
+        teachers = {"--oracle-glimpses": self.oracle_glimpses, "--ink-glimpses": self.ink_glimpses}
+        given = {flag: value for flag, value in teachers.items() if value is not None}
+        for flag, value in given.items():
+            if not 0 <= value < math.inf:
+                raise UsageError(f"{flag} must be a finite σ >= 0, got {value}")
             if task(self.dataset).kind == "mnist":
-                raise UsageError(
-                    "--oracle-glimpses needs a task whose digits move: translated, cluttered60, cluttered100"
-                )
+                raise UsageError(f"{flag} needs a task whose digits move: translated, cluttered60, cluttered100")
             if self.model.random_glimpses:
-                raise UsageError("--oracle-glimpses and --random-glimpses both choose the locations: give one")
+                raise UsageError(f"{flag} and --random-glimpses both choose the locations: give one")
+        if len(given) > 1:
+            raise UsageError("--oracle-glimpses and --ink-glimpses both choose the locations: give one")
+        if self.imitate and not given:
+            raise UsageError("--imitate fits the location head to a teacher: add --oracle-glimpses or --ink-glimpses")
 
 
 ORACLE_SEED = 3  # the oracle's validation images (the val and test sets use seed + 1 and seed + 2)
@@ -155,8 +173,9 @@ def annealed_std(progress: float, start: float, final: float, anneal_from: float
 
 
 def oracle_locations(centres: Tensor, glimpses: int, std: float, generator: torch.Generator) -> Tensor:
-    """The privileged path of ``--oracle-glimpses``: the image centre, then the digit's centre
-    plus N(0, std²) noise.  centres: (B, 2) -> (glimpses, B, 2)"""
+    """A teacher's path (``--oracle-glimpses``, ``--ink-glimpses``): the image centre, then
+    ``centres`` (the digit's, or the densest ink's) plus N(0, std²) noise.
+    centres: (B, 2) -> (glimpses, B, 2)"""
     noise = torch.randn((glimpses - 1, *centres.shape), generator=generator).to(centres.device)
     return torch.cat([torch.zeros_like(centres)[None], centres + std * noise]).clamp(-1.0, 1.0)
 
@@ -171,14 +190,27 @@ def place_for_oracle(
     return variant(digits, generator, offsets), oracle_locations(centres, glimpses, std, generator)
 
 
+def place_for_ink(
+    variant: Variant | None, digits: Tensor, glimpses: int, std: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Place ``digits`` (B, C, 28, 28) as the task does and look where the pixels alone point ->
+    (images (B, C, size, size), locations (glimpses, B, 2) around each image's densest ink)."""
+    images = digits if variant is None else variant(digits, generator)
+    return images, oracle_locations(densest_window(images, INK_WINDOW), glimpses, std, generator)
+
+
 def loss_function(a: Args) -> Callable[..., RAMLoss]:
     """(model, images, labels[, locations]) -> the hybrid loss of one sampled rollout (or of a
     rollout at the given locations); compiled with ``--compile``."""
 
     def loss(model: RAM, x: Tensor, y: Tensor, locations: Tensor | None = None) -> RAMLoss:
-        return ram_loss(
-            model.rollout(x, "sample", locations=locations), y, a.reinforce_weight, a.reward, a.loss, a.reward_steps
-        )
+        rollout = model.rollout(x, "sample", locations=locations)
+        losses = ram_loss(rollout, y, a.reinforce_weight, a.reward, a.loss, a.reward_steps)
+        if a.imitate and locations is not None:  # the teacher's places replace REINFORCE's (zero) term
+            states = torch.cat([torch.zeros_like(rollout.hidden[:1]), rollout.hidden[:-1]])  # h_0..h_{T-1}, live
+            imitation = imitation_loss(model.policy(states), locations)
+            losses = losses._replace(total=losses.total + imitation, policy=imitation)
+        return losses
 
     return torch.compile(loss, dynamic=False) if a.compile else loss
 
@@ -190,9 +222,10 @@ class RAMRecipe(loop.Recipe):
     resumable = frozenset({"epochs", "loc_std_final", "anneal_from", "eval_rollouts"})
 
     @property
-    def oracle(self) -> float | None:
-        """σ of ``--oracle-glimpses``, None when off."""
-        return self.args.oracle_glimpses
+    def teacher(self) -> float | None:
+        """σ of ``--oracle-glimpses`` or ``--ink-glimpses`` (the glimpses' teacher), None when off."""
+        a = self.args
+        return a.oracle_glimpses if a.oracle_glimpses is not None else a.ink_glimpses
 
     def load_data(self) -> None:
         a = self.args
@@ -206,12 +239,16 @@ class RAMRecipe(loop.Recipe):
             raise UsageError(f"{len(train)} training digits are fewer than one batch (--batch-size {a.batch_size})")
         self.train = train.to(self.device)
         self.loss = loss_function(a)
-        if self.oracle is not None:  # validated at the oracle's places too: val digits, fixed offsets
+        g = torch.Generator().manual_seed(a.seed + ORACLE_SEED)
+        if a.oracle_glimpses is not None:  # validated at the oracle's places: val digits, fixed offsets
             digits, t = self.splits.val_digits, task(a.dataset)
-            g = torch.Generator().manual_seed(a.seed + ORACLE_SEED)
             x = digits.float_images(slice(None))
-            images, locations = place_for_oracle(t.variant(digits), x, t.size, a.model.glimpses, self.oracle, g)
-            self.oracle_val = ImageSet(images.mul(255).round().to(torch.uint8), digits.labels), locations
+            images, locations = place_for_oracle(t.variant(digits), x, t.size, a.model.glimpses, self.teacher, g)
+            self.teacher_val = ImageSet(images.mul(255).round().to(torch.uint8), digits.labels), locations
+        elif a.ink_glimpses is not None:  # validated on the validation images, at their densest ink
+            val = self.splits.val
+            _, locations = place_for_ink(None, val.float_images(slice(None)), a.model.glimpses, self.teacher, g)
+            self.teacher_val = val, locations
 
     def build_model(self) -> RAM:
         h, w = self.splits.val.images.shape[-2:]
@@ -224,13 +261,14 @@ class RAMRecipe(loop.Recipe):
         a, variant, size = self.args, self.splits.variant, task(self.args.dataset).size
         for x, y in self.train.batches(a.batch_size, shuffle=True, generator=gen, device=self.device, drop_last=True):
             x = jitter(x, a.augment_rotate, a.augment_scale, gen)
-            if self.oracle is not None:
-                images, locations = place_for_oracle(variant, x, size, a.model.glimpses, self.oracle, gen)
+            if a.oracle_glimpses is not None:
+                images, locations = place_for_oracle(variant, x, size, a.model.glimpses, self.teacher, gen)
                 yield images, y, locations
-                continue
-            if variant is not None:
-                x = variant(x, gen)
-            yield shift(x, a.augment_shift, gen), y
+            elif a.ink_glimpses is not None:
+                images, locations = place_for_ink(variant, x, a.model.glimpses, self.teacher, gen)
+                yield images, y, locations
+            else:
+                yield shift(x if variant is None else variant(x, gen), a.augment_shift, gen), y
 
     def objective(self, model: RAM, x: Tensor, y: Tensor, locations: Tensor | None = None) -> RAMLoss:
         return self.loss(model, x, y, locations)
@@ -240,8 +278,8 @@ class RAMRecipe(loop.Recipe):
         update(losses.total)
         return torch.stack([losses.total, losses.classification, losses.policy, losses.baseline, losses.correct.mean()])
 
-    def unused_parameters(self) -> bool:  # the control's and the oracle's location policy learns nothing
-        return self.args.model.random_glimpses or self.oracle is not None
+    def unused_parameters(self) -> bool:  # the control's and a teacher's location policy learn nothing
+        return self.args.model.random_glimpses or (self.teacher is not None and not self.args.imitate)
 
     def after_batch(self, model: RAM, progress: float) -> None:
         a = self.args
@@ -249,8 +287,8 @@ class RAMRecipe(loop.Recipe):
             model.policy.set_std(annealed_std(progress, a.model.loc_std, a.loc_std_final, a.anneal_from))
 
     def validate(self, model: RAM) -> dict[str, float]:
-        if self.oracle is not None:
-            return {"val_error": self.oracle_error(model)}
+        if self.teacher is not None:
+            return {"val_error": self.teacher_error(model)}
         return {
             "val_error": error_rate(model, self.splits.val, self.args.select, device=self.device, seed=self.args.seed)
         }
@@ -266,9 +304,9 @@ class RAMRecipe(loop.Recipe):
         )
 
     @torch.no_grad()
-    def oracle_error(self, model: RAM) -> float:
-        """Validation error with every glimpse where ``--oracle-glimpses`` puts it."""
-        data, locations = self.oracle_val
+    def teacher_error(self, model: RAM) -> float:
+        """Validation error with every glimpse where ``--oracle-glimpses`` or ``--ink-glimpses`` puts it."""
+        data, locations = self.teacher_val
         wrong = 0
         for i in range(0, len(data), 1000):
             chunk = slice(i, i + 1000)
@@ -284,8 +322,8 @@ class RAMRecipe(loop.Recipe):
             "val": all_protocols(model, s.val, a.eval_rollouts, self.device, a.seed),
             "test": all_protocols(model, s.test, a.eval_rollouts, self.device, a.seed),
         }
-        if self.oracle is not None:  # its own policy never learned: these are for reference
-            results["val"]["oracle"] = self.oracle_error(model)
+        if self.teacher is not None:  # its own policy learned no REINFORCE: these are for reference
+            results["val"]["oracle" if self.args.oracle_glimpses is not None else "ink"] = self.teacher_error(model)
         return results
 
     def checkpoint_entries(self, results: dict[str, Any]) -> dict[str, Any]:
