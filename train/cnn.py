@@ -50,7 +50,7 @@ class ClassifierRecipe(train_ram.RAMRecipe):
     stats = ("loss", "accuracy")
     select = "val_error"
     resumable = frozenset({"epochs", "eval_rollouts"})
-    oracle = None  # no --oracle-glimpses: these models choose no locations
+    teacher = teacher_kind = None  # no --oracle-glimpses or --ink-glimpses: these models choose no locations
 
     def make_model(self, cfg: Any) -> nn.Module:
         raise NotImplementedError

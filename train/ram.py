@@ -227,10 +227,15 @@ class RAMRecipe(loop.Recipe):
     resumable = frozenset({"epochs", "loc_std_final", "anneal_from", "eval_rollouts"})
 
     @property
-    def teacher(self) -> float | None:
-        """σ of ``--oracle-glimpses`` or ``--ink-glimpses`` (the glimpses' teacher), None when off."""
+    def teacher_kind(self) -> Literal["oracle", "ink"] | None:
+        """Who places the glimpses: ``--oracle-glimpses``, ``--ink-glimpses``, or None (the policy)."""
         a = self.args
-        return a.oracle_glimpses if a.oracle_glimpses is not None else a.ink_glimpses
+        return "oracle" if a.oracle_glimpses is not None else "ink" if a.ink_glimpses is not None else None
+
+    @property
+    def teacher(self) -> float | None:
+        """σ of the teacher's places, None when the policy places the glimpses."""
+        return {"oracle": self.args.oracle_glimpses, "ink": self.args.ink_glimpses, None: None}[self.teacher_kind]
 
     def load_data(self) -> None:
         a = self.args
@@ -245,12 +250,12 @@ class RAMRecipe(loop.Recipe):
         self.train = train.to(self.device)
         self.loss = loss_function(a)
         g = torch.Generator().manual_seed(a.seed + ORACLE_SEED)
-        if a.oracle_glimpses is not None:  # validated at the oracle's places: val digits, fixed offsets
+        if self.teacher_kind == "oracle":  # validated at the oracle's places: val digits, fixed offsets
             digits, t = self.splits.val_digits, task(a.dataset)
             x = digits.float_images(slice(None))
             images, locations = place_for_oracle(t.variant(digits), x, t.size, a.model.glimpses, self.teacher, g)
             self.teacher_val = ImageSet(images.mul(255).round().to(torch.uint8), digits.labels), locations
-        elif a.ink_glimpses is not None:  # validated on the validation images, at their densest ink
+        elif self.teacher_kind == "ink":  # validated on the validation images, at their densest ink
             val = self.splits.val
             _, locations = place_for_ink(None, val.float_images(slice(None)), a.model.glimpses, self.teacher, g)
             self.teacher_val = val, locations
@@ -266,10 +271,10 @@ class RAMRecipe(loop.Recipe):
         a, variant, size = self.args, self.splits.variant, task(self.args.dataset).size
         for x, y in self.train.batches(a.batch_size, shuffle=True, generator=gen, device=self.device, drop_last=True):
             x = jitter(x, a.augment_rotate, a.augment_scale, gen)
-            if a.oracle_glimpses is not None:
+            if self.teacher_kind == "oracle":
                 images, locations = place_for_oracle(variant, x, size, a.model.glimpses, self.teacher, gen)
                 yield images, y, locations
-            elif a.ink_glimpses is not None:
+            elif self.teacher_kind == "ink":
                 images, locations = place_for_ink(variant, x, a.model.glimpses, self.teacher, gen)
                 yield images, y, locations
             else:
@@ -328,7 +333,7 @@ class RAMRecipe(loop.Recipe):
             "test": all_protocols(model, s.test, a.eval_rollouts, self.device, a.seed),
         }
         if self.teacher is not None:  # its own policy learned no REINFORCE: these are for reference
-            results["val"]["oracle" if self.args.oracle_glimpses is not None else "ink"] = self.teacher_error(model)
+            results["val"][self.teacher_kind] = self.teacher_error(model)
         return results
 
     def checkpoint_entries(self, results: dict[str, Any]) -> dict[str, Any]:
