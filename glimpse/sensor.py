@@ -18,6 +18,8 @@ The retina takes ``k`` square patches centred at the location: the first ``g × 
 twice as wide, every one averaged down ("area" resize) to ``g × g``; scale ``i`` is thus
 ``(g·2^i)²`` pixels pooled by ``2^i``. The sensor is not differentiable with respect to the
 location (RAM learns where to look by REINFORCE); it is differentiable with respect to the image.
+:func:`densest_window` finds where an image holds the most ink, the cue of ``train.ram
+--ink-glimpses``.
 """
 
 from __future__ import annotations
