@@ -117,7 +117,8 @@ class Args(TaskArgs):
     oracle_glimpses: float | None = arg(
         None,
         "pretraining with privileged glimpses: the first at the image centre, the rest at the digit's centre plus "
-        "N(0, S²) (S in location units); cross-entropy only, the location head learns nothing. Then train the "
+        "N(0, S²) (S in location units); cross-entropy only (the location head learns nothing unless --imitate). "
+        "Then train the "
         "RAM with --init-from this run's model.pt (none: off)",
     )
     ink_glimpses: float | None = arg(
@@ -196,11 +197,11 @@ def place_for_oracle(
 
 
 def place_for_ink(
-    variant: Variant | None, digits: Tensor, glimpses: int, std: float, generator: torch.Generator
+    variant: Variant, digits: Tensor, glimpses: int, std: float, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
     """Place ``digits`` (B, C, 28, 28) as the task does and look where the pixels alone point ->
     (images (B, C, size, size), locations (glimpses, B, 2) around each image's densest ink)."""
-    images = digits if variant is None else variant(digits, generator)
+    images = variant(digits, generator)
     return images, oracle_locations(densest_window(images, INK_WINDOW), glimpses, std, generator)
 
 
@@ -235,7 +236,8 @@ class RAMRecipe(loop.Recipe):
     @property
     def teacher(self) -> float | None:
         """σ of the teacher's places, None when the policy places the glimpses."""
-        return {"oracle": self.args.oracle_glimpses, "ink": self.args.ink_glimpses, None: None}[self.teacher_kind]
+        a = self.args
+        return a.oracle_glimpses if a.oracle_glimpses is not None else a.ink_glimpses
 
     def load_data(self) -> None:
         a = self.args
@@ -249,7 +251,7 @@ class RAMRecipe(loop.Recipe):
             raise UsageError(f"{len(train)} training digits are fewer than one batch (--batch-size {a.batch_size})")
         self.train = train.to(self.device)
         self.loss = loss_function(a)
-        g = torch.Generator().manual_seed(a.seed + ORACLE_SEED)
+        g = torch.Generator().manual_seed(a.seed + ORACLE_SEED)  # the teacher's validation noise
         if self.teacher_kind == "oracle":  # validated at the oracle's places: val digits, fixed offsets
             digits, t = self.splits.val_digits, task(a.dataset)
             x = digits.float_images(slice(None))
@@ -257,8 +259,8 @@ class RAMRecipe(loop.Recipe):
             self.teacher_val = ImageSet(images.mul(255).round().to(torch.uint8), digits.labels), locations
         elif self.teacher_kind == "ink":  # validated on the validation images, at their densest ink
             val = self.splits.val
-            _, locations = place_for_ink(None, val.float_images(slice(None)), a.model.glimpses, self.teacher, g)
-            self.teacher_val = val, locations
+            centres = densest_window(val.float_images(slice(None)), INK_WINDOW)
+            self.teacher_val = val, oracle_locations(centres, a.model.glimpses, self.teacher, g)
 
     def build_model(self) -> RAM:
         h, w = self.splits.val.images.shape[-2:]
