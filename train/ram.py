@@ -118,8 +118,7 @@ class Args(TaskArgs):
         None,
         "pretraining with privileged glimpses: the first at the image centre, the rest at the digit's centre plus "
         "N(0, S²) (S in location units); cross-entropy only (the location head learns nothing unless --imitate). "
-        "Then train the "
-        "RAM with --init-from this run's model.pt (none: off)",
+        "Then train the RAM with --init-from this run's model.pt (none: off)",
     )
     ink_glimpses: float | None = arg(
         None,
