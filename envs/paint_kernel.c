@@ -156,33 +156,58 @@ static void lay(const float *s, float *canvas, int c, int h, int w, const float 
   free(buf);
 }
 
+/* Denormals flushed to zero in this thread, in this kernel only (slow, and far below what shows). */
+static unsigned flush_denormals(void) {
+#if defined(__SSE__)
+  unsigned mxcsr = _mm_getcsr();
+  _mm_setcsr(mxcsr | 0x8040);
+  return mxcsr;
+#else
+  return 0;
+#endif
+}
+
+static void restore(unsigned mxcsr) {
+#if defined(__SSE__)
+  _mm_setcsr(mxcsr);
+#else
+  (void)mxcsr;
+#endif
+}
+
+/* Lay one environment's k strokes, then write its uint8 copy and its squared error per pixel. */
+static void step_one(int i, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
+                     const float *target, float *canvas, uint8_t *observed, double *error) {
+  size_t size = (size_t)c * h * w;
+  float *cv = canvas + i * size;
+  for (int j = 0; j < k; j++) lay(strokes + ((size_t)i * k + j) * 13, cv, c, h, w, params, edge);
+  const float *tg = target + i * size;
+  uint8_t *u8 = observed + i * size;
+  double sum = 0.0;
+  for (size_t q = 0; q < size; q++) {
+    float e = cv[q] - tg[q];
+    sum += (double)(e * e);
+    u8[q] = (uint8_t)fminf(fmaxf(nearbyintf(cv[q] * 255.0f), 0.0f), 255.0f); /* half to even */
+  }
+  error[i] = sum / (double)size;
+}
+
 /* Lay strokes (b, k, 13) over canvases (b, c, h, w) in place, in order; then write each canvas's
- * uint8 copy (rounded, half to even) and its squared error per pixel to target (b,). */
+ * uint8 copy and its squared error per pixel to target (b,). Environments are shared among
+ * `threads` OpenMP threads; one thread never calls OpenMP (a forked process may have no pool). */
 void glimpse_paint_step(int b, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
                         const float *target, float *canvas, uint8_t *observed, double *error, int threads) {
+  if (threads <= 1) {
+    unsigned mxcsr = flush_denormals();
+    for (int i = 0; i < b; i++) step_one(i, c, h, w, k, strokes, params, edge, target, canvas, observed, error);
+    restore(mxcsr);
+    return;
+  }
 #pragma omp parallel num_threads(threads)
   {
-#if defined(__SSE__)
-    unsigned mxcsr = _mm_getcsr();
-    _mm_setcsr(mxcsr | 0x8040); /* flush denormals to zero, in this kernel only */
-#endif
+    unsigned mxcsr = flush_denormals(); /* each thread its own */
 #pragma omp for schedule(dynamic, 2)
-    for (int i = 0; i < b; i++) {
-      size_t size = (size_t)c * h * w;
-      float *cv = canvas + i * size;
-      for (int j = 0; j < k; j++) lay(strokes + ((size_t)i * k + j) * 13, cv, c, h, w, params, edge);
-      const float *tg = target + i * size;
-      uint8_t *u8 = observed + i * size;
-      double sum = 0.0;
-      for (size_t q = 0; q < size; q++) {
-        float e = cv[q] - tg[q];
-        sum += (double)(e * e);
-        u8[q] = (uint8_t)fminf(fmaxf(nearbyintf(cv[q] * 255.0f), 0.0f), 255.0f);
-      }
-      error[i] = sum / (double)size;
-    }
-#if defined(__SSE__)
-    _mm_setcsr(mxcsr);
-#endif
+    for (int i = 0; i < b; i++) step_one(i, c, h, w, k, strokes, params, edge, target, canvas, observed, error);
+    restore(mxcsr);
   }
 }

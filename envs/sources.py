@@ -33,6 +33,17 @@ from glimpse.variants import place
 
 from .episodes import uniform_ints
 
+IMPORTED_BY = os.getpid()  # the process that imported envs
+
+
+def one_thread_if_forked() -> None:
+    """In a process forked from the one that imported envs (the workers of gymnasium's
+    AsyncVectorEnv on Linux), use one torch thread: the parent's OpenMP threads do not survive the
+    fork, and the worker's first parallel operation would wait for them forever."""
+    if os.getpid() != IMPORTED_BY and torch.get_num_threads() > 1:
+        torch.set_num_threads(1)
+
+
 DIGIT_DATASETS = DATASETS
 PICTURE_DATASETS = ("celeba", "mnist", "folder")
 SPLITS = ("train", "val", "test")
@@ -134,6 +145,7 @@ def digit_source(
     images: object = None,
 ) -> DigitSource:
     """The digits of a glimpse environment (cached per process; ``images`` bypass the cache)."""
+    one_thread_if_forked()
     check_choice("split", split_name, SPLITS)
     t = env_task(dataset, size, distractors)
     if images is not None:
@@ -193,6 +205,7 @@ def picture_source(
     pictures: Tensor | None = None,
 ) -> Tensor:
     """The pictures of a painting environment: uint8 (N, C, size, size) (cached per process)."""
+    one_thread_if_forked()
     check_choice("dataset", dataset, PICTURE_DATASETS)
     if channels not in (1, 3):
         raise UsageError(f"channels must be 1 or 3, got {channels!r}")

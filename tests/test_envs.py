@@ -4,6 +4,10 @@ autoreset, rendering, GIFs, bridges to the shipped models, and bad input."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
+import sys
 
 import gymnasium
 import numpy as np
@@ -475,3 +479,32 @@ def test_data_root_without_the_data(tmp_path):
         PaintEnv(dataset="folder", folder=tmp_path / "nope")
     with pytest.raises(UsageError, match="at least 36"):
         PaintEnv(pictures=small_pictures(), size=32)
+
+
+FORKED_WORKERS = """
+import gymnasium, torch, envs
+torch.set_num_threads(2)
+torch.rand(1000, 1000).sum()  # the parent's OpenMP threads are running
+venv = gymnasium.make_vec("glimpse/PaintFaces-v0", num_envs=2, vectorization_mode="async",
+                          vector_kwargs={"context": "fork"}, pictures=torch.rand(8, 3, 64, 64), compile=True)
+venv.reset(seed=0)
+_, reward, *_ = venv.step(venv.action_space.sample())
+venv.close()
+print("rewards", reward.shape)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_forked_async_workers_do_not_hang():
+    """gymnasium's AsyncVectorEnv forks workers on Linux; after the parent ran OpenMP threads, the
+    workers' first parallel operation used to wait forever (envs.sources.one_thread_if_forked)."""
+    run = subprocess.Popen([sys.executable, "-c", FORKED_WORKERS], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)  # fmt: skip
+    try:
+        out, err = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)  # the hung workers too
+        run.communicate()
+        pytest.fail("the forked workers hung")
+    assert run.returncode == 0, err[-2000:]
+    assert "rewards (2,)" in out
