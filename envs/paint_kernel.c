@@ -67,13 +67,14 @@ static void stamps(const float *s, int n, int h, int w, const float *p, const fl
   weight[n - 1] += 0.5f + rise * tanhf(length / (3 * sigma[n - 1]));
 }
 
-/* Lay one stroke over one canvas (c, h, w). */
-static void lay(const float *s, float *canvas, int c, int h, int w, const float *p, float edge) {
+/* Lay one stroke over one canvas (c, h, w); 0, or 1 when its scratch memory could not be had. */
+static int lay(const float *s, float *canvas, int c, int h, int w, const float *p, float edge) {
   const int wp = (w + LANES - 1) / LANES * LANES; /* rows padded to whole blocks */
   float radius[2];
   int n = stamp_count(s, h, w, p, radius);
   size_t floats = 4 * (size_t)wp + (size_t)n * (2 * wp + h) + 6 * (size_t)n;
   float *buf = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+  if (!buf) return 1;
   float *dens = buf, *tdens = dens + wp, *alpha = tdens + wp, *colbound = alpha + wp;
   float *wgx = colbound + wp, *twgx = wgx + (size_t)n * wp, *gy = twgx + (size_t)n * wp;
   float *px = gy + (size_t)n * h, *py = px + n, *t = py + n, *sigma = t + n, *weight = sigma + n, *seg = weight + n;
@@ -154,6 +155,7 @@ static void lay(const float *s, float *canvas, int c, int h, int w, const float 
     }
   }
   free(buf);
+  return 0;
 }
 
 /* Denormals flushed to zero in this thread, in this kernel only (slow, and far below what shows). */
@@ -175,12 +177,14 @@ static void restore(unsigned mxcsr) {
 #endif
 }
 
-/* Lay one environment's k strokes, then write its uint8 copy and its squared error per pixel. */
-static void step_one(int i, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
+/* Lay one environment's k strokes, then write its uint8 copy and its squared error per pixel.
+ * Returns 0, or 1 when memory ran out. */
+static int step_one(int i, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
                      const float *target, float *canvas, uint8_t *observed, double *error) {
   size_t size = (size_t)c * h * w;
   float *cv = canvas + i * size;
-  for (int j = 0; j < k; j++) lay(strokes + ((size_t)i * k + j) * 13, cv, c, h, w, params, edge);
+  for (int j = 0; j < k; j++)
+    if (lay(strokes + ((size_t)i * k + j) * 13, cv, c, h, w, params, edge)) return 1;
   const float *tg = target + i * size;
   uint8_t *u8 = observed + i * size;
   double sum = 0.0;
@@ -190,24 +194,29 @@ static void step_one(int i, int c, int h, int w, int k, const float *strokes, co
     u8[q] = (uint8_t)fminf(fmaxf(nearbyintf(cv[q] * 255.0f), 0.0f), 255.0f); /* half to even */
   }
   error[i] = sum / (double)size;
+  return 0;
 }
 
 /* Lay strokes (b, k, 13) over canvases (b, c, h, w) in place, in order; then write each canvas's
  * uint8 copy and its squared error per pixel to target (b,). Environments are shared among
- * `threads` OpenMP threads; one thread never calls OpenMP (a forked process may have no pool). */
-void glimpse_paint_step(int b, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
+ * `threads` OpenMP threads; one thread never calls OpenMP (a forked process may have no pool).
+ * Returns 0, or 1 when memory ran out (the canvases are then incomplete). */
+int glimpse_paint_step(int b, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
                         const float *target, float *canvas, uint8_t *observed, double *error, int threads) {
+  int failed = 0;
   if (threads <= 1) {
     unsigned mxcsr = flush_denormals();
-    for (int i = 0; i < b; i++) step_one(i, c, h, w, k, strokes, params, edge, target, canvas, observed, error);
+    for (int i = 0; i < b && !failed; i++)
+      failed = step_one(i, c, h, w, k, strokes, params, edge, target, canvas, observed, error);
     restore(mxcsr);
-    return;
+    return failed;
   }
 #pragma omp parallel num_threads(threads)
   {
     unsigned mxcsr = flush_denormals(); /* each thread its own */
-#pragma omp for schedule(dynamic, 2)
-    for (int i = 0; i < b; i++) step_one(i, c, h, w, k, strokes, params, edge, target, canvas, observed, error);
+#pragma omp for schedule(dynamic, 2) reduction(| : failed)
+    for (int i = 0; i < b; i++) failed |= step_one(i, c, h, w, k, strokes, params, edge, target, canvas, observed, error);
     restore(mxcsr);
   }
+  return failed;
 }

@@ -94,7 +94,7 @@ def load() -> ctypes.CDLL:
             fn = lib.glimpse_paint_step
             fn.argtypes = [ctypes.c_int] * 5 + [ctypes.c_void_p] * 2 + [ctypes.c_float] + [ctypes.c_void_p] * 4
             fn.argtypes += [ctypes.c_int]
-            fn.restype = None
+            fn.restype = ctypes.c_int
             return lib
         complaints.append((" ".join(flags), complaint))
     said = {c for _, c in complaints}
@@ -125,8 +125,10 @@ def paint_step(canvas: Tensor, strokes: Tensor, target: Tensor, edge: float) -> 
     error = torch.empty(b, dtype=torch.float64)
     params = torch.tensor(PARAMS, dtype=torch.float32)
     threads = max(1, min(torch.get_num_threads(), b))
-    load().glimpse_paint_step(
+    failed = load().glimpse_paint_step(
         b, c, h, w, strokes.shape[1], strokes.data_ptr(), params.data_ptr(), float(edge),
         target.data_ptr(), out.data_ptr(), observed.data_ptr(), error.data_ptr(), threads,
     )  # fmt: skip
+    if failed:
+        raise MemoryError(f"the paint kernel ran out of memory for strokes on {h}×{w} canvases")
     return out, observed, error
