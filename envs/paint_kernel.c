@@ -4,7 +4,7 @@
  *
  * The maths is glimpse.stamps' fast, flat rasteriser, step by step: stamps_needed and
  * _stamp_groups (the stamp count), _stamps (centres, sigma, weights, round caps), _factors (the
- * separable fields) and tube_coverage (alpha). tests/test_envs.py checks the two agree.
+ * separable fields) and tube_coverage (alpha). tests/test_paint_kernel.py checks the two agree.
  *
  * Two bounds skip work whose alpha is below o sigmoid(-CUTOFF) (1.5e-8): a pixel's density D is at
  * most its row's sum_j w_j gy_j(y) and its column's sum_j w_j gx_j(x), and where D < dmin (below)
