@@ -24,6 +24,9 @@ timeout 45 $py -m bench.env_speed --data-root "$data" --device cuda --torch-obs 
     --out "$out/env_speed_cuda_torch_4096.json"
 timeout 90 $py -m bench.env_speed --data-root "$data" --device cuda --torch-obs --no-sync --only Paint --compile \
     --out "$out/env_speed_cuda_torch_compiled.json"
+#    painting at compile=True on both sides: Triton on the GPU against single envs with the C kernel
+timeout 120 $py -m bench.env_speed --data-root "$data" --device cuda --torch-obs --only Paint --compile \
+    --out "$out/env_speed_cuda_compiled_vs_ckernel.json"
 
 # 3. Every training script on the GPU, briefly: the device path end to end, and images/s.
 short="--device cuda --no-progress --data-root $data"
