@@ -1,7 +1,9 @@
 """Where the environments' pictures come from: MNIST variants for glimpsing, pictures for painting.
 
 Data are loaded once per process and shared by every environment that asks for the same set (a
-``SyncVectorEnv`` of 256 environments holds one copy), on the CPU or moved once to a device.
+``SyncVectorEnv`` of 256 environments holds one copy), on the CPU or moved once to a device. A
+process forked from the one that imported ``envs`` loads them on one torch thread
+(:func:`one_thread_if_forked`).
 
 Glimpse digits (:func:`digit_source`) follow :func:`glimpse.data.mnist_splits` exactly: ``train``
 is the 55,000 training digits left after the 5,000 held out (seed 0) as ``val``; ``test`` is
