@@ -4,8 +4,8 @@
     python -m bench.env_speed --data-root ../shared/data --out bench/results/env_speed.json
     python -m bench.env_speed --compile --only Paint --out bench/results/env_speed_paint_compiled.json
 
-``--compile`` makes both sides of the painting ids paint with the compiled kernel (``compile=True``:
-the batched env fuses coverage, compositing, error and observation into one loop over the pixels);
+``--compile`` makes both sides of the painting ids paint with ``compile=True`` (on the CPU the C
+kernel of :mod:`envs.paint_kernel`, on a GPU torch.compile); without it, ``compile=False`` (eager);
 ``--threads`` sets torch's threads for both sides; ``--only`` keeps the ids that contain a string.
 ``--device cuda`` steps the batched environments on a GPU (the ``SyncVectorEnv`` of single ones
 stays on the CPU, where single environments belong); ``--torch-obs`` keeps their outputs as tensors
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=24, help="timed steps per run (glimpse; painting: a third)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="bench/results/env_speed.json")
-    p.add_argument("--compile", action="store_true", help="painting ids: compile=True on both sides")
+    p.add_argument("--compile", action="store_true", help="painting ids: compile=True on both sides (else False)")
     p.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     p.add_argument("--only", default="", help="measure only the ids containing this string")
     p.add_argument("--device", default="cpu", help="the batched environments' device (cpu, cuda)")
@@ -109,7 +109,7 @@ def main() -> None:
         "ids": {},
     }
     n, s, r = args.num_envs, args.steps, args.repeats
-    paint = {"compile": True} if args.compile else {}
+    paint = {"compile": args.compile}  # stated either way: the envs' default (None) depends on the machine
     for env_id, kwargs, steps in (
         ("glimpse/MNIST-v0", digits, s),
         ("glimpse/TranslatedMNIST-v0", digits, s),

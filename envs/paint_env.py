@@ -8,6 +8,7 @@ episode draws, action checks, painting, rewards, drawing) as batched tensor code
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -28,6 +29,7 @@ from .episodes import episode_uniforms, key_from, uniform_ints
 from .glimpse_env import check_action_values
 from .paint_kernel import load as load_kernel
 from .paint_kernel import paint_step
+from .paint_kernel import squared_error as kernel_error
 from .sources import check_choice, picture_source
 
 MIN_SIDE = 36  # Stable-Baselines3's CNN needs images of at least 36×36
@@ -37,6 +39,11 @@ CPU_BLOCK = 160  # strokes painted at once on the CPU (see PaintTask.paint)
 def to_uint8(x: Tensor) -> Tensor:
     """Float pictures in [0, 1] -> uint8 (rounded)."""
     return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def squared_error(canvas: Tensor, target: Tensor) -> Tensor:
+    """Squared error per pixel (B,) float64 of canvases (B, C, S, S) to their targets."""
+    return (canvas - target).pow(2).mean(dim=(1, 2, 3)).double()
 
 
 def lay_and_score(
@@ -62,7 +69,7 @@ def lay_and_score(
         r = row[:, s]
         alpha = tube_coverage(density[r], tfield[r], ends[r], edge)  # (B, S, S)
         canvas = canvas + alpha[:, None] * (colour[:, s, :, None, None] - canvas)
-    return canvas, to_uint8(canvas), PaintTask.error(canvas, target)
+    return canvas, to_uint8(canvas), squared_error(canvas, target)
 
 
 _lay_and_score_compiled = torch.compile(lay_and_score, dynamic=False)
@@ -88,7 +95,7 @@ class PaintTask:
         limit: int | None = None,
         pictures: Tensor | None = None,
         device: str | torch.device = "cpu",
-        compile: bool = False,
+        compile: bool | None = None,
     ) -> None:
         check_choice("mode", mode, MODES)
         check_choice("style", style, STYLES)
@@ -108,14 +115,32 @@ class PaintTask:
         self.dataset, self.split, self.size, self.channels = dataset, split, size, channels
         self.k, self.strokes, self.steps = strokes_per_step, strokes, strokes // strokes_per_step
         self.mode, self.style, self.edge = mode, style, float(edge)
-        self.fused = bool(compile) and mode == "fast" and style == "flat"
-        if self.fused and self.device.type == "cpu":
-            load_kernel()  # built now, so that a machine without a C compiler hears of it at once
+        self.fused = self._fused(compile)
         image = spaces.Box(0, 255, (channels, size, size), np.uint8)
         self.observation_space = spaces.Dict(
             {"target": image, "canvas": image, "step": spaces.Box(0.0, float(self.steps), (1,), np.float32)}
         )
         self.action_space = spaces.Box(0.0, 1.0, (strokes_per_step, STROKE_SIZE), np.float32)
+
+    def _fused(self, compile: bool | None) -> bool:
+        """Whether steps are painted by a compiled kernel (fast, flat canvases only): ``True`` the C
+        kernel on the CPU (an error where it cannot be built), torch.compile on a GPU; ``False``
+        eager; ``None`` the C kernel on the CPU where it can be built (else eager, with a
+        warning), eager on a GPU."""
+        if compile not in (None, True, False):
+            raise UsageError(f"compile must be True, False or None, got {compile!r}")
+        if compile is False or self.mode != "fast" or self.style != "flat":
+            return False
+        if self.device.type != "cpu":
+            return bool(compile)
+        try:
+            load_kernel()  # now, so that a machine without a C compiler hears of it at once
+        except UsageError as e:
+            if compile:
+                raise UsageError(f"compile=True paints on the CPU with a C kernel: {e}; or compile=False") from None
+            warnings.warn(f"painting eagerly, about 10× slower: {e}", stacklevel=4)
+            return False
+        return True
 
     def new_episodes(self, keys: Tensor, episodes: Tensor, index: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Float targets (B, C, S, S) in [0, 1] (picture ``index`` (B,) if given) and blank canvases."""
@@ -173,10 +198,11 @@ class PaintTask:
             return _lay_and_score_compiled(canvas, target, density, tfield, ends, row.view(strokes.shape[:2]), colour,
                                            self.edge)  # fmt: skip
 
-    @staticmethod
-    def error(canvas: Tensor, target: Tensor) -> Tensor:
-        """Squared error per pixel (B,) float64, values in [0, 1]."""
-        return (canvas - target).pow(2).mean(dim=(1, 2, 3)).double()
+    def error(self, canvas: Tensor, target: Tensor) -> Tensor:
+        """Squared error per pixel (B,) float64, values in [0, 1], computed as :meth:`step` does."""
+        if self.fused and canvas.device.type == "cpu":
+            return kernel_error(canvas, target)
+        return squared_error(canvas, target)
 
     def draw(self, target: Tensor, canvas: Tensor, step: int, error: float) -> np.ndarray:
         """Target and canvas (C, S, S) side by side with a caption, as an RGB array."""
@@ -200,9 +226,10 @@ class PaintEnv(gym.Env):
 
     ## Action
     `Box(0, 1, (k, 13))`: k strokes of the library's 13 numbers (`glimpse.strokes`:
-    `x0 y0 cx cy x2 y2 r0 r2 a0 a2 R G B`), laid in order with `glimpse.canvas.paint` (`mode`,
-    `style`). Numbers outside [0, 1] are **clipped**; NaN or infinite numbers and wrong shapes raise
-    `ValueError`. On a greyscale canvas a stroke lays its colour's luminance.
+    `x0 y0 cx cy x2 y2 r0 r2 a0 a2 R G B`), laid in order as `glimpse.canvas.paint` lays them
+    (`mode`, `style`; on a CPU by default in C, see `compile`). Numbers outside [0, 1] are
+    **clipped**; NaN or infinite numbers and wrong shapes raise `ValueError`. On a greyscale
+    canvas a stroke lays its colour's luminance.
 
     ## Reward
     The decrease of the squared error per pixel between canvas and target (values in [0, 1],
@@ -219,10 +246,12 @@ class PaintEnv(gym.Env):
     `download` (MNIST), `folder`, `limit` (the first n pictures), `size` (S), `channels`,
     `strokes_per_step` (k), `strokes` (the budget), `mode`, `style`, `edge`, `pictures` (a tensor
     (N, C, H, W), uint8 or float in [0, 1], to paint instead), `render_mode` (`"rgb_array"`: target
-    and canvas side by side), `compile` (`fast` and `flat` only: on the CPU one C kernel,
-    :mod:`envs.paint_kernel`, built with the system's C compiler when the env is made; on a GPU
-    torch.compile'd kernels; stamps, coverage, compositing, error and observation in one pass
-    over the pixels; about 5× the batched and 11× the single env's steps per second on a CPU; the
+    and canvas side by side), `compile` (`fast` and `flat` only. Default `None`: on the CPU one
+    C kernel, :mod:`envs.paint_kernel`, built with the system's C compiler when the env is made
+    (eagerly, with a warning, where none is found); eager on a GPU. `True`: the C kernel on the
+    CPU (an error without a compiler), torch.compile'd kernels on a GPU. `False`: eager. The
+    kernels do stamps, coverage, compositing, error and observation in one pass over the pixels:
+    on a CPU about 5× the batched and 11× the single env's steps per second of eager painting; the
     same rewards within 1e-6 and canvases within one uint8 level). `reset(options={"index": i})` paints picture `i`.
 
     ## Randomness

@@ -177,6 +177,16 @@ static void restore(unsigned mxcsr) {
 #endif
 }
 
+/* One canvas's squared error per pixel: float differences, squared, summed in double. */
+static double squared_error(const float *canvas, const float *target, size_t size) {
+  double sum = 0.0;
+  for (size_t q = 0; q < size; q++) {
+    float e = canvas[q] - target[q];
+    sum += (double)(e * e);
+  }
+  return sum / (double)size;
+}
+
 /* Lay one environment's k strokes, then write its uint8 copy and its squared error per pixel.
  * Returns 0, or 1 when memory ran out. */
 static int step_one(int i, int c, int h, int w, int k, const float *strokes, const float *params, float edge,
@@ -185,16 +195,16 @@ static int step_one(int i, int c, int h, int w, int k, const float *strokes, con
   float *cv = canvas + i * size;
   for (int j = 0; j < k; j++)
     if (lay(strokes + ((size_t)i * k + j) * 13, cv, c, h, w, params, edge)) return 1;
-  const float *tg = target + i * size;
   uint8_t *u8 = observed + i * size;
-  double sum = 0.0;
-  for (size_t q = 0; q < size; q++) {
-    float e = cv[q] - tg[q];
-    sum += (double)(e * e);
-    u8[q] = (uint8_t)fminf(fmaxf(nearbyintf(cv[q] * 255.0f), 0.0f), 255.0f); /* half to even */
-  }
-  error[i] = sum / (double)size;
+  for (size_t q = 0; q < size; q++) u8[q] = (uint8_t)fminf(fmaxf(nearbyintf(cv[q] * 255.0f), 0.0f), 255.0f);
+  error[i] = squared_error(cv, target + i * size, size);
   return 0;
+}
+
+/* The squared error per pixel of canvases (b, size) to their targets, as glimpse_paint_step
+ * computes it (so that a reward computed from both is exactly 0 for an unchanged canvas). */
+void glimpse_squared_error(int b, size_t size, const float *canvas, const float *target, double *error) {
+  for (int i = 0; i < b; i++) error[i] = squared_error(canvas + i * size, target + i * size, size);
 }
 
 /* Lay strokes (b, k, 13) over canvases (b, c, h, w) in place, in order; then write each canvas's

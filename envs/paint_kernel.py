@@ -11,7 +11,8 @@ mirrors); canvases agree with :func:`glimpse.canvas.paint` within 3e-5 and the e
 
 The build: ``$CC`` (default ``cc``) with ``-O3 -march=native -ffast-math -fopenmp`` (dropping the
 flags the compiler refuses), once per machine and source, into ``$GLIMPSE_CACHE`` (default
-``~/.cache/glimpse``). A machine without a C compiler gets a :class:`UsageError` that says so.
+``~/.cache/glimpse``), tried once per process. Where it cannot be built (no C compiler),
+:func:`load` raises a :class:`UsageError` that says why.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def _build(compiler: str, flags: list[str], out: Path) -> str | None:
 
 
 @functools.cache
-def load() -> ctypes.CDLL:
-    """The built kernel (built first if this machine has none for this source)."""
+def _built() -> ctypes.CDLL | str:
+    """The built kernel (built first if this machine has none for this source), or why it could
+    not be built; kept either way, so that a machine without a compiler tries once per process."""
     compiler = os.environ.get("CC", "cc")
     complaints = []
     for flags in FLAG_SETS:
@@ -95,14 +97,22 @@ def load() -> ctypes.CDLL:
             fn.argtypes = [ctypes.c_int] * 5 + [ctypes.c_void_p] * 2 + [ctypes.c_float] + [ctypes.c_void_p] * 4
             fn.argtypes += [ctypes.c_int]
             fn.restype = ctypes.c_int
+            err = lib.glimpse_squared_error
+            err.argtypes = [ctypes.c_int, ctypes.c_size_t] + [ctypes.c_void_p] * 3
+            err.restype = None
             return lib
         complaints.append((" ".join(flags), complaint))
     said = {c for _, c in complaints}
     why = said.pop() if len(said) == 1 else "; ".join(f"{f}: {c}" for f, c in complaints)
-    raise UsageError(
-        f"compile=True paints on the CPU with a C kernel, and building it with {compiler!r} failed "
-        f"(set CC to a C compiler, or use compile=False): {why}"
-    )
+    return f"building the painting kernel with {compiler!r} failed (set CC to a C compiler): {why}"
+
+
+def load() -> ctypes.CDLL:
+    """The built kernel; a :class:`UsageError` that says why when this machine cannot build it."""
+    built = _built()
+    if isinstance(built, str):
+        raise UsageError(built)
+    return built
 
 
 def paint_step(canvas: Tensor, strokes: Tensor, target: Tensor, edge: float) -> tuple[Tensor, Tensor, Tensor]:
@@ -132,3 +142,16 @@ def paint_step(canvas: Tensor, strokes: Tensor, target: Tensor, edge: float) -> 
     if failed:
         raise MemoryError(f"the paint kernel ran out of memory for strokes on {h}×{w} canvases")
     return out, observed, error
+
+
+def squared_error(canvas: Tensor, target: Tensor) -> Tensor:
+    """The squared error per pixel of canvases (B, C, H, W) to ``target``, (B,) float64, computed
+    as :func:`paint_step` computes it (an unchanged canvas has exactly the same error)."""
+    if target.shape != canvas.shape or canvas.device.type != "cpu":
+        raise ValueError(f"expected canvas and target of one shape on the CPU, got {tuple(canvas.shape)} "
+                         f"and {tuple(target.shape)} on {canvas.device}")  # fmt: skip
+    canvas, target = canvas.detach().float().contiguous(), target.detach().float().contiguous()
+    error = torch.empty(canvas.shape[0], dtype=torch.float64)
+    load().glimpse_squared_error(canvas.shape[0], canvas[0].numel() if len(canvas) else 0,
+                                 canvas.data_ptr(), target.data_ptr(), error.data_ptr())  # fmt: skip
+    return error

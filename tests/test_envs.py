@@ -242,7 +242,7 @@ def test_compiled_painting_matches_eager(env_id):
     errors as eager painting, canvases within one uint8 level, across an autoreset; single and
     batched identical."""
     kwargs = small_kwargs(env_id)
-    eager = gymnasium.make_vec(env_id, num_envs=5, vectorization_mode="vector_entry_point", **kwargs)
+    eager = gymnasium.make_vec(env_id, num_envs=5, vectorization_mode="vector_entry_point", compile=False, **kwargs)
     fused = gymnasium.make_vec(env_id, num_envs=5, vectorization_mode="vector_entry_point", compile=True, **kwargs)
     single = gymnasium.make(env_id, compile=True, **kwargs)
     assert fused.unwrapped.task.fused and not eager.unwrapped.task.fused

@@ -74,24 +74,46 @@ def test_kernel_refuses_what_it_cannot_paint():
 def test_a_missing_compiler_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     monkeypatch.setenv("GLIMPSE_CACHE", str(tmp_path / "cache"))
-    paint_kernel.load.cache_clear()
+    paint_kernel._built.cache_clear()
     try:
-        with pytest.raises(UsageError, match=r"compile=False.*no-such-cc"):
+        with pytest.raises(UsageError, match=r"no-such-cc.*set CC to a C compiler"):
             paint_kernel.load()
     finally:
-        paint_kernel.load.cache_clear()
+        paint_kernel._built.cache_clear()
+
+
+def test_without_a_compiler_painting_falls_back_to_eager(monkeypatch, tmp_path):
+    """compile=None (the default) paints eagerly, with a warning, where the kernel cannot be built;
+    compile=True refuses."""
+    from envs.paint_env import PaintTask
+
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("GLIMPSE_CACHE", str(tmp_path / "cache"))
+    paint_kernel._built.cache_clear()
+    pictures = torch.rand(2, 3, 40, 40)
+    try:
+        with pytest.warns(UserWarning, match="painting eagerly.*no-such-cc"):
+            task = PaintTask(pictures=pictures, size=40)
+        assert not task.fused
+        with pytest.raises(UsageError, match="no-such-cc"):
+            PaintTask(pictures=pictures, size=40, compile=True)
+        assert not PaintTask(pictures=pictures, size=40, compile=False).fused
+    finally:
+        monkeypatch.undo()
+        paint_kernel._built.cache_clear()
+    assert PaintTask(pictures=pictures, size=40).fused  # with a compiler, the kernel by default
 
 
 def test_the_kernel_builds_once_per_machine(monkeypatch, tmp_path):
     monkeypatch.setenv("GLIMPSE_CACHE", str(tmp_path))
-    paint_kernel.load.cache_clear()
+    paint_kernel._built.cache_clear()
     try:
         paint_kernel.load()
         built = sorted(tmp_path.glob("paint_kernel-*.so"))
         assert len(built) == 1
         stamp = built[0].stat().st_mtime_ns
-        paint_kernel.load.cache_clear()
+        paint_kernel._built.cache_clear()
         paint_kernel.load()
         assert built[0].stat().st_mtime_ns == stamp and sorted(tmp_path.glob("*")) == built
     finally:
-        paint_kernel.load.cache_clear()
+        paint_kernel._built.cache_clear()
