@@ -138,7 +138,7 @@ class PaintTask:
         except UsageError as e:
             if compile:
                 raise UsageError(f"compile=True paints on the CPU with a C kernel: {e}; or compile=False") from None
-            warnings.warn(f"painting eagerly, about 10× slower: {e}", stacklevel=4)
+            warnings.warn(f"painting eagerly, 5–11× slower: {e}", stacklevel=4)
             return False
         return True
 
