@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import math
 import os
 import platform
 import subprocess
@@ -38,6 +39,7 @@ SOURCE = Path(__file__).with_name("paint_kernel.c")
 MAX_STAMPS = 4096  # glimpse.stamps._stamp_groups clamps the stamp count here
 # the kernel's params, in its enum's order
 PARAMS = (HALF_MAX, SIGMA_MIN, SPACING, END_WEIGHT, MAX_STAMPS, WINDOW_EDGES, *LUMA)
+_PARAMS = torch.tensor(PARAMS, dtype=torch.float32)  # what the kernel reads
 # flag sets tried in turn: the fast one, then without what some compilers refuse (Apple's clang
 # has no OpenMP; some targets no -march=native)
 FLAG_SETS = (
@@ -85,11 +87,12 @@ def _built() -> ctypes.CDLL | str:
     """The built kernel (built first if this machine has none for this source), or why it could
     not be built; kept either way, so that a machine without a compiler tries once per process."""
     compiler = os.environ.get("CC", "cc")
+    source = SOURCE.read_bytes()
     complaints = []
     for flags in FLAG_SETS:
         # -march=native code belongs to this machine: its name is in the key
         key = f"{compiler}|{' '.join(flags)}|{platform.node()}|{platform.machine()}".encode()
-        out = cache_dir() / f"paint_kernel-{hashlib.sha256(SOURCE.read_bytes() + key).hexdigest()[:16]}.so"
+        out = cache_dir() / f"paint_kernel-{hashlib.sha256(source + key).hexdigest()[:16]}.so"
         complaint = None if out.exists() else _build(compiler, flags, out)
         if complaint is None:
             lib = ctypes.CDLL(str(out))
@@ -128,15 +131,14 @@ def paint_step(canvas: Tensor, strokes: Tensor, target: Tensor, edge: float) -> 
     if c not in (1, 3) or canvas.device.type != "cpu":
         raise ValueError(f"the C kernel paints 1- or 3-channel canvases on the CPU, got {tuple(canvas.shape)} "
                          f"on {canvas.device}")  # fmt: skip
-    out = canvas.detach().float().contiguous().clone()
+    out = canvas.detach().to(torch.float32, memory_format=torch.contiguous_format, copy=True)
     strokes = strokes.detach().float().contiguous()
     target = target.detach().float().contiguous()
     observed = torch.empty(out.shape, dtype=torch.uint8)
     error = torch.empty(b, dtype=torch.float64)
-    params = torch.tensor(PARAMS, dtype=torch.float32)
     threads = max(1, min(torch.get_num_threads(), b))
     failed = load().glimpse_paint_step(
-        b, c, h, w, strokes.shape[1], strokes.data_ptr(), params.data_ptr(), float(edge),
+        b, c, h, w, strokes.shape[1], strokes.data_ptr(), _PARAMS.data_ptr(), float(edge),
         target.data_ptr(), out.data_ptr(), observed.data_ptr(), error.data_ptr(), threads,
     )  # fmt: skip
     if failed:
@@ -152,6 +154,6 @@ def squared_error(canvas: Tensor, target: Tensor) -> Tensor:
                          f"and {tuple(target.shape)} on {canvas.device}")  # fmt: skip
     canvas, target = canvas.detach().float().contiguous(), target.detach().float().contiguous()
     error = torch.empty(canvas.shape[0], dtype=torch.float64)
-    load().glimpse_squared_error(canvas.shape[0], canvas[0].numel() if len(canvas) else 0,
+    load().glimpse_squared_error(canvas.shape[0], math.prod(canvas.shape[1:]),
                                  canvas.data_ptr(), target.data_ptr(), error.data_ptr())  # fmt: skip
     return error

@@ -8,7 +8,7 @@ import torch
 pytest.importorskip("gymnasium")
 
 from envs import paint_kernel
-from envs.paint_env import to_uint8
+from envs.paint_env import PaintTask, to_uint8
 from glimpse.canvas import paint
 from glimpse.errors import UsageError
 
@@ -85,8 +85,6 @@ def test_a_missing_compiler_is_named(monkeypatch, tmp_path):
 def test_without_a_compiler_painting_falls_back_to_eager(monkeypatch, tmp_path):
     """compile=None (the default) paints eagerly, with a warning, where the kernel cannot be built;
     compile=True refuses."""
-    from envs.paint_env import PaintTask
-
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
     monkeypatch.setenv("GLIMPSE_CACHE", str(tmp_path / "cache"))
     paint_kernel._built.cache_clear()
