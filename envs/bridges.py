@@ -138,7 +138,8 @@ def ram_test_error(
     )  # fmt: skip
     total = len(venv.task.source.labels) if limit is None else limit
     if total % batch:
-        raise ValueError(f"limit {total} must be a multiple of batch {batch}")
+        what = f"limit {total}" if limit is not None else f"the {total} test digits (give limit=)"
+        raise ValueError(f"{what} must be a multiple of batch {batch}")
     agent = RAMAgent(model, policy, torch.Generator().manual_seed(seed))
     correct = 0.0
     for lo in range(0, total, batch):

@@ -10,14 +10,21 @@ one tensor operation for a whole batch, on any device.
 - A batched environment seeded ``s`` gives its environment ``i`` the key a single environment
   seeded ``s + i`` draws (:func:`key_for_seed`), Gymnasium's ``SyncVectorEnv`` convention. The two
   therefore play the same episodes, step for step, for any number of environments.
+- ``reset(options=...)`` may choose instead (an image's index, a first location): the options are
+  read and checked here (:func:`reset_options`, :func:`option_tensor`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium.utils import seeding
 from torch import Tensor
+
+from glimpse.errors import UsageError
 
 KEY_BITS = 62
 _M1 = 0xBF58476D1CE4E5B9 - 2**64  # SplitMix64's constants as signed 64-bit integers
@@ -64,3 +71,34 @@ def episode_uniforms(keys: Tensor, episodes: Tensor, count: int) -> Tensor:
 def uniform_ints(u: Tensor, n: int) -> Tensor:
     """Uniforms in [0, 1) -> integers in [0, n) (long, same shape)."""
     return (u * n).long().clamp_(0, n - 1)
+
+
+def reset_options(options: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """``reset``'s options as a dict, refusing a name not in ``allowed`` (a misspelt option would
+    otherwise be ignored without a word)."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UsageError(f"unknown reset option {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
+    return options
+
+
+def option_tensor(
+    options: Mapping[str, Any], name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str
+) -> Tensor | None:
+    """The option ``name`` as a tensor of ``shape`` and ``dtype`` on ``device`` (None when absent);
+    a wrong shape, or a fractional number where an integer (an index) is wanted, is refused."""
+    value = options.get(name)
+    if value is None:
+        return None
+    t = torch.as_tensor(np.asarray(value.cpu() if isinstance(value, Tensor) else value))
+    if tuple(t.shape) != shape:
+        raise ValueError(f"options[{name!r}] must have shape {shape}, got {tuple(t.shape)}")
+    if (
+        not dtype.is_floating_point
+        and dtype != torch.bool
+        and t.is_floating_point()
+        and not bool((t == t.round()).all())
+    ):
+        raise ValueError(f"options[{name!r}] must hold whole numbers, got {value!r}")
+    return t.to(device=device, dtype=dtype)

@@ -23,7 +23,7 @@ from glimpse.errors import UsageError
 from glimpse.render import SCALE_COLOURS, TRAIL, to_rgb
 from glimpse.sensor import glimpse_boxes, patch_corners
 
-from .episodes import episode_uniforms, key_from, uniform_ints
+from .episodes import episode_uniforms, key_from, option_tensor, reset_options, uniform_ints
 from .sources import check_choice, digit_source
 
 REWARDS = ("correct", "log_prob")
@@ -42,6 +42,8 @@ def check_action_values(a: Tensor | np.ndarray, what: str = "action") -> None:
 
 class GlimpseTask:
     """Everything of the glimpse task that a single and a batched environment share."""
+
+    options: ClassVar[tuple[str, ...]] = ("index", "start")  # what reset(options=...) may choose
 
     def __init__(
         self,
@@ -239,7 +241,8 @@ class GlimpseEnv(gym.Env):
     ## Episode end
     `terminated` after `glimpses` (T) steps, i.e. T glimpses seen before the last decision; never
     `truncated`. Stepping after the end without `reset` raises `gymnasium.error.ResetNeeded`.
-    `info` holds `index` (the image) after reset and `label`, `prediction`, `correct` at the end.
+    `info` holds `episode` (its number since seeding) after reset and `label`, `prediction`,
+    `correct` at the end.
 
     ## Arguments
     `dataset` (a kind of task: `"mnist"`, `"translated"`, `"cluttered"`; each registered id sets
@@ -274,12 +277,12 @@ class GlimpseEnv(gym.Env):
         if seed is not None or self._key is None:
             self._key, self._episode = key_from(self.np_random), -1
         self._episode += 1
-        options = options or {}
-        index = start = None
-        if options.get("index") is not None:
-            index = torch.as_tensor([int(options["index"])], device=self.task.device)
-        if options.get("start") is not None:
-            start = torch.as_tensor(np.asarray(options["start"], np.float32).reshape(1, 2), device=self.task.device)
+        options = reset_options(options, GlimpseTask.options)
+        index = option_tensor(options, "index", (), torch.int64, self.task.device)
+        index = None if index is None else index.reshape(1)
+        start = option_tensor(options, "start", (2,), torch.float32, self.task.device)
+        if start is not None:
+            start = start.reshape(1, 2)
             check_action_values(start, "options['start']")
             start = start.clamp(-1, 1)
         keys = torch.tensor([self._key], device=self.task.device)

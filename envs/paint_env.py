@@ -25,7 +25,7 @@ from glimpse.render import to_rgb
 from glimpse.stamps import fast_fields, tube_coverage
 from glimpse.strokes import MODES, STROKE_SIZE, STYLES
 
-from .episodes import episode_uniforms, key_from, uniform_ints
+from .episodes import episode_uniforms, key_from, option_tensor, reset_options, uniform_ints
 from .glimpse_env import check_action_values
 from .paint_kernel import load as load_kernel
 from .paint_kernel import paint_step
@@ -77,6 +77,8 @@ _lay_and_score_compiled = torch.compile(lay_and_score, dynamic=False)
 
 class PaintTask:
     """Everything of the painting task that a single and a batched environment share."""
+
+    options: ClassVar[tuple[str, ...]] = ("index",)  # what reset(options=...) may choose
 
     def __init__(
         self,
@@ -242,17 +244,18 @@ class PaintEnv(gym.Env):
 
     ## Arguments
     `dataset` (`"celeba"`, `"mnist"`, `"folder"`), `split` (`"train"`, `"val"`, `"test"`; CelebA's
-    test set is IDs 000001–002000; `"all"`), `data_root` (default `$GLIMPSE_DATA`, then `./data`),
-    `download` (MNIST), `folder`, `limit` (the first n pictures), `size` (S), `channels`,
-    `strokes_per_step` (k), `strokes` (the budget), `mode`, `style`, `edge`, `pictures` (a tensor
-    (N, C, H, W), uint8 or float in [0, 1], to paint instead), `render_mode` (`"rgb_array"`: target
-    and canvas side by side), `compile` (`fast` and `flat` only. Default `None`: on the CPU one
-    C kernel, :mod:`envs.paint_kernel`, built with the system's C compiler when the env is made
-    (eagerly, with a warning, where none is found); eager on a GPU. `True`: the C kernel on the
-    CPU (an error without a compiler), torch.compile'd kernels on a GPU. `False`: eager. The
-    kernels do stamps, coverage, compositing, error and observation in one pass over the pixels:
-    on a CPU about 5× the batched and 11× the single env's steps per second of eager painting; the
-    same rewards within 1e-6 and canvases within one uint8 level). `reset(options={"index": i})` paints picture `i`.
+    test set is IDs 000001–002000, a folder's its last tenth, as `train.paint` holds it out;
+    `"all"`), `data_root` (default `$GLIMPSE_DATA`, then `./data`), `download` (MNIST), `folder`,
+    `limit` (the first n pictures), `size` (S), `channels`, `strokes_per_step` (k), `strokes` (the
+    budget), `mode`, `style`, `edge`, `pictures` (a tensor (N, C, H, W), uint8 or float in [0, 1],
+    to paint instead), `render_mode` (`"rgb_array"`: target and canvas side by side), `compile`
+    (`fast` and `flat` only. Default `None`: on the CPU one C kernel, :mod:`envs.paint_kernel`,
+    built with the system's C compiler when the env is made (eagerly, with a warning, where none is
+    found); eager on a GPU. `True`: the C kernel on the CPU (an error without a compiler),
+    torch.compile'd kernels on a GPU. `False`: eager. The kernels do stamps, coverage, compositing,
+    error and observation in one pass over the pixels: on a CPU about 5× the batched and 11× the
+    single env's steps per second of eager painting; the same rewards within 1e-6 and canvases
+    within one uint8 level). `reset(options={"index": i})` paints picture `i`.
 
     ## Randomness
     All from `self.np_random`, as in :class:`envs.glimpse_env.GlimpseEnv` (episode draws are a hash
@@ -277,10 +280,9 @@ class PaintEnv(gym.Env):
         if seed is not None or self._key is None:
             self._key, self._episode = key_from(self.np_random), -1
         self._episode += 1
-        options = options or {}
-        index = None
-        if options.get("index") is not None:
-            index = torch.as_tensor([int(options["index"])], device=self.task.device)
+        options = reset_options(options, PaintTask.options)
+        index = option_tensor(options, "index", (), torch.int64, self.task.device)
+        index = None if index is None else index.reshape(1)
         keys = torch.tensor([self._key], device=self.task.device)
         self._target, self._canvas = self.task.new_episodes(keys, torch.tensor([self._episode]), index)
         self._target_u8 = to_uint8(self._target[0]).cpu().numpy()

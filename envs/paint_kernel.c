@@ -89,14 +89,14 @@ static int lay(const float *s, float *canvas, int c, int h, int w, const float *
       float d = (x + 0.5f - px[j]) * inv;
       float g = weight[j] * expf(fmaxf(-0.5f * d * d, -87.0f));
       g = x < w ? g : 0.0f;
-      wgx[j * wp + x] = g;
-      twgx[j * wp + x] = t[j] * g;
+      wgx[(size_t)j * wp + x] = g;
+      twgx[(size_t)j * wp + x] = t[j] * g;
       colbound[x] += g;
     }
 #pragma omp simd
     for (int y = 0; y < h; y++) {
       float d = (y + 0.5f - py[j]) * inv;
-      gy[j * h + y] = expf(fmaxf(-0.5f * d * d, -87.0f));
+      gy[(size_t)j * h + y] = expf(fmaxf(-0.5f * d * d, -87.0f));
     }
   }
   float rmax = fmaxf(radius[0], radius[1]);
@@ -117,15 +117,15 @@ static int lay(const float *s, float *canvas, int c, int h, int w, const float *
   if (c == 1) colour[0] = s[10] * p[LUMA_R] + s[11] * p[LUMA_G] + s[12] * p[LUMA_B];
   for (int y = 0; y < h && xlo < xhi; y++) {
     float rowbound = 0.0f;
-    for (int j = 0; j < n; j++) rowbound += weight[j] * gy[j * h + y];
+    for (int j = 0; j < n; j++) rowbound += weight[j] * gy[(size_t)j * h + y];
     if (rowbound < dmin) continue;
     int first = xhi, last = xlo; /* the blocks of this row that the stroke reaches */
     for (int x0 = xlo; x0 < xhi; x0 += LANES) {
       block d = {0}, td = {0};
       for (int j = 0; j < n; j++) { /* density and t-weighted density: sum_j gy_j(y) (w gx_j) */
-        float g = gy[j * h + y];
-        d += g * *(const block *)(wgx + j * wp + x0);
-        td += g * *(const block *)(twgx + j * wp + x0);
+        float g = gy[(size_t)j * h + y];
+        d += g * *(const block *)(wgx + (size_t)j * wp + x0);
+        td += g * *(const block *)(twgx + (size_t)j * wp + x0);
       }
       *(block *)(dens + x0) = d;
       *(block *)(tdens + x0) = td;

@@ -11,8 +11,8 @@ mirrors); canvases agree with :func:`glimpse.canvas.paint` within 3e-5 and the e
 
 The build: ``$CC`` (default ``cc``) with ``-O3 -march=native -ffast-math -fopenmp`` (dropping the
 flags the compiler refuses), once per machine and source, into ``$GLIMPSE_CACHE`` (default
-``~/.cache/glimpse``), tried once per process. Where it cannot be built (no C compiler),
-:func:`load` raises a :class:`UsageError` that says why.
+``$XDG_CACHE_HOME/glimpse``, else ``~/.cache/glimpse``), tried once per process. Where it cannot
+be built (no C compiler), :func:`load` raises a :class:`UsageError` that says why.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ FLAG_SETS = (
 
 
 def cache_dir() -> Path:
-    """Where built kernels are kept: ``$GLIMPSE_CACHE``, else ``~/.cache/glimpse``."""
+    """Where built kernels are kept: ``$GLIMPSE_CACHE``, else ``$XDG_CACHE_HOME/glimpse``, else
+    ``~/.cache/glimpse``."""
     root = os.environ.get("GLIMPSE_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "glimpse"
     )
@@ -118,19 +119,29 @@ def load() -> ctypes.CDLL:
     return built
 
 
+def _on_the_cpu(**tensors: Tensor) -> None:
+    """The kernel reads raw pointers: refuse any tensor that is not in the CPU's memory."""
+    for name, x in tensors.items():
+        if x.device.type != "cpu":
+            raise ValueError(f"the C kernel works on the CPU; {name} is on {x.device}")
+
+
 def paint_step(canvas: Tensor, strokes: Tensor, target: Tensor, edge: float) -> tuple[Tensor, Tensor, Tensor]:
     """Lay strokes (B, k, 13) in [0, 1] over canvases (B, C, H, W) in order, on the CPU.
 
     returns: the new canvases (B, C, H, W), their uint8 copy (rounded) and the squared error per
     pixel to ``target`` (B,) float64; ``canvas`` itself is not changed
     """
+    _on_the_cpu(canvas=canvas, strokes=strokes, target=target)
+    if canvas.dim() != 4 or strokes.dim() != 3:
+        raise ValueError(f"expected canvas (B, C, H, W) and strokes (B, k, 13); got {tuple(canvas.shape)} "
+                         f"and {tuple(strokes.shape)}")  # fmt: skip
     b, c, h, w = canvas.shape
     if strokes.shape != (b, strokes.shape[1], STROKE_SIZE) or target.shape != canvas.shape:
         raise ValueError(f"expected strokes (B, k, 13) and target {tuple(canvas.shape)}; got "
                          f"{tuple(strokes.shape)} and {tuple(target.shape)}")  # fmt: skip
-    if c not in (1, 3) or canvas.device.type != "cpu":
-        raise ValueError(f"the C kernel paints 1- or 3-channel canvases on the CPU, got {tuple(canvas.shape)} "
-                         f"on {canvas.device}")  # fmt: skip
+    if c not in (1, 3):
+        raise ValueError(f"the C kernel paints 1- or 3-channel canvases, got {tuple(canvas.shape)}")
     out = canvas.detach().to(torch.float32, memory_format=torch.contiguous_format, copy=True)
     strokes = strokes.detach().float().contiguous()
     target = target.detach().float().contiguous()
@@ -149,9 +160,10 @@ def paint_step(canvas: Tensor, strokes: Tensor, target: Tensor, edge: float) -> 
 def squared_error(canvas: Tensor, target: Tensor) -> Tensor:
     """The squared error per pixel of canvases (B, C, H, W) to ``target``, (B,) float64, computed
     as :func:`paint_step` computes it (an unchanged canvas has exactly the same error)."""
-    if target.shape != canvas.shape or canvas.device.type != "cpu":
-        raise ValueError(f"expected canvas and target of one shape on the CPU, got {tuple(canvas.shape)} "
-                         f"and {tuple(target.shape)} on {canvas.device}")  # fmt: skip
+    _on_the_cpu(canvas=canvas, target=target)
+    if target.shape != canvas.shape or canvas.dim() == 0:
+        raise ValueError(f"expected canvas and target of one shape (B, ...), got {tuple(canvas.shape)} "
+                         f"and {tuple(target.shape)}")  # fmt: skip
     canvas, target = canvas.detach().float().contiguous(), target.detach().float().contiguous()
     error = torch.empty(canvas.shape[0], dtype=torch.float64)
     load().glimpse_squared_error(canvas.shape[0], math.prod(canvas.shape[1:]),

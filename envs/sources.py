@@ -20,9 +20,9 @@ are fixed, and other values for them are refused.
 from __future__ import annotations
 
 import functools
-import math
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -195,6 +195,15 @@ def _cached_digits(t: Task, split_name: str, root: str | None, download: bool) -
     return _source(t, materialise(data, t.variant(data), seed), False)
 
 
+def folder_splits(files: list[Path]) -> dict[str, list[Path]]:
+    """A folder's splits: its last tenth (at least one picture) is the test set, as
+    ``train.paint --dataset folder`` holds it out, and the last tenth of the rest is the validation set."""
+    test_cut = max(1, len(files) // 10) if len(files) > 1 else 0
+    rest, test = files[: len(files) - test_cut], files[len(files) - test_cut :]
+    val_cut = max(1, len(rest) // 10) if len(rest) > 1 else 0
+    return {"train": rest[: len(rest) - val_cut], "val": rest[len(rest) - val_cut :], "test": test}
+
+
 def picture_source(
     dataset: str,
     split_name: str,
@@ -264,11 +273,8 @@ def _cached_pictures(
     else:
         if folder is None:
             raise UsageError("the folder dataset needs folder=DIR (a folder of pictures)")
-        files = folder_pictures(folder)
-        cut = max(1, math.ceil(len(files) / 10)) if len(files) > 1 else 0
-        files = {"train": files[: len(files) - cut], "val": files[len(files) - cut :], "all": files}.get(
-            split_name, files[len(files) - cut :]
-        )
+        every = folder_pictures(folder)
+        files = {**folder_splits(every), "all": every}[split_name]
         if not files:
             raise UsageError(f"the folder {folder} has no pictures for split {split_name!r}; use split='all'")
     files = files[:limit] if limit else files

@@ -33,7 +33,7 @@ from torch import Tensor
 from glimpse.errors import UsageError
 from glimpse.render import tile_grid
 
-from .episodes import key_for_seed
+from .episodes import key_for_seed, option_tensor, reset_options
 from .glimpse_env import GlimpseTask, check_action_values
 from .paint_env import PaintTask, to_uint8
 
@@ -91,18 +91,12 @@ class _TensorVectorEnv(VectorEnv):
         self._episodes.fill_(-1)
 
     def _option(self, options: dict[str, Any], name: str, shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
-        value = options.get(name)
-        if value is None:
-            return None
-        t = torch.as_tensor(np.asarray(value.cpu() if isinstance(value, Tensor) else value), device=self.device)
-        if tuple(t.shape) != shape:
-            raise ValueError(f"options[{name!r}] must have shape {shape}, got {tuple(t.shape)}")
-        return t.to(dtype)
+        return option_tensor(options, name, shape, dtype, self.device)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed if isinstance(seed, int) else None)
         self._seed(seed)
-        options = options or {}
+        options = reset_options(options, (*self.task_class.options, "reset_mask"))
         mask = self._option(options, "reset_mask", (self.num_envs,), torch.bool)
         if mask is None:
             mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)

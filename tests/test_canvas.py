@@ -351,20 +351,24 @@ def test_oil_dabs_have_straight_streaks_not_rings(mode):
     assert _spread_by_bin(ratio[inside], radial[inside], 0.05) > 0.2  # not rings round the centre
 
 
-def test_flat_style_is_untouched_by_the_oil_texture():
+def test_flat_style_is_untouched_by_the_oil_texture(monkeypatch):
     # the flat style never evaluates the texture: the same numbers with the texture replaced
-    torch.manual_seed(8)
-    s = torch.rand(2, 9, 13)
-    before = paint(blank(2, 3, 30, 26), s)
+    import glimpse.canvas
     import glimpse.stamps
 
-    original = glimpse.stamps.bristles
-    glimpse.stamps.bristles = None  # would fail if called
-    try:
-        assert torch.equal(paint(blank(2, 3, 30, 26), s), before)
-        assert torch.equal(paint(blank(2, 3, 30, 26), s, window=True), paint(blank(2, 3, 30, 26), s, window=True))
-    finally:
-        glimpse.stamps.bristles = original
+    torch.manual_seed(8)
+    s = torch.rand(2, 9, 13)
+    before = {mode: paint(blank(2, 3, 30, 26), s, mode) for mode in MODES}
+    windowed = paint(blank(2, 3, 30, 26), s, window=True)
+    assert torch.allclose(windowed, before["fast"], atol=1e-5)
+    for module in (glimpse.stamps, glimpse.canvas):  # each renderer's own reference to it
+        monkeypatch.setattr(module, "bristles", None)  # would fail if called
+    assert not torch.equal(before["fast"], blank(2, 3, 30, 26))
+    for mode in MODES:
+        assert torch.equal(paint(blank(2, 3, 30, 26), s, mode), before[mode]), mode
+    assert torch.equal(paint(blank(2, 3, 30, 26), s, window=True), windowed)
+    with pytest.raises(TypeError):  # the patch is live: the oil style does call it
+        paint(blank(2, 3, 30, 26), s, style="oil")
 
 
 def test_stroke_dimensions_are_arc_length_and_twice_the_mean_radius():

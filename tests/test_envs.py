@@ -84,8 +84,11 @@ def test_check_env_real_mnist(env_id, mnist_data_root):
     check_env(gymnasium.make(env_id, data_root=mnist_data_root).unwrapped)
 
 
-def test_check_env_real_pictures(mnist_data_root, celeba_data_root):
+def test_check_env_real_digits_to_paint(mnist_data_root):
     check_env(gymnasium.make("glimpse/PaintMNIST-v0", data_root=mnist_data_root, split="test", limit=20).unwrapped)
+
+
+def test_check_env_real_faces(celeba_data_root):
     faces = gymnasium.make("glimpse/PaintFaces-v0", data_root=celeba_data_root, split="test", limit=8)
     check_env(faces.unwrapped)
     assert faces.observation_space["canvas"].shape == (3, 64, 64)
@@ -102,6 +105,29 @@ def test_paint_folder(tmp_path):
     assert obs["target"].shape == (3, 36, 36) and obs["target"].min() == 160
     with pytest.raises(UsageError, match="needs folder=DIR"):
         gymnasium.make("glimpse/PaintFolder-v0")
+
+
+def test_folder_splits_are_disjoint_and_hold_out_train_paints_test_set(tmp_path):
+    from PIL import Image
+
+    from envs.sources import folder_splits
+    from glimpse.pictures import picture_splits
+
+    for n in (1, 2, 3, 15, 40):
+        files = [tmp_path / f"{i:03d}.png" for i in range(n)]
+        splits = folder_splits(files)
+        assert sorted(f for part in splits.values() for f in part) == files  # every picture in exactly one split
+        assert len(splits["test"]) == (max(1, n // 10) if n > 1 else 0)
+    for i in range(15):
+        Image.fromarray(np.full((8, 8, 3), 10 * i, np.uint8)).save(tmp_path / f"{i:03d}.png")
+    _, _, library_test = picture_splits("folder", 36, folder=tmp_path, val_size=1, progress=False)
+    env_test = gymnasium.make("glimpse/PaintFolder-v0", folder=tmp_path, split="test", size=36).unwrapped.task.targets
+    assert torch.equal(env_test.cpu(), library_test.images)
+    values = {}
+    for split in ("train", "val", "test"):
+        env = gymnasium.make("glimpse/PaintFolder-v0", folder=tmp_path, split=split, size=36)
+        values[split] = set(env.unwrapped.task.targets[:, 0, 0, 0].tolist())
+    assert not values["train"] & values["val"] and not values["val"] & values["test"] and len(values["train"]) == 13
 
 
 def test_make_by_module_string_and_make_vec():
@@ -271,13 +297,12 @@ def batched_on(device: str, env_id: str, **extra) -> gymnasium.vector.VectorEnv:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-@pytest.mark.parametrize("env_id", envs.IDS)
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(
+    ("env_id", "compiled"), [(i, False) for i in envs.IDS] + [(i, True) for i in envs.PAINT_IDS]
+)  # compile=True is a painting option
 def test_batched_on_the_gpu_matches_the_cpu(env_id, compiled):
     """The same episodes on a GPU (outputs kept there with torch_obs), across an autoreset:
     glimpses and rewards within float tolerance, canvases within one uint8 level."""
-    if compiled and env_id not in envs.PAINT_IDS:
-        pytest.skip("compile=True is a painting option")
     extra = {"compile": True} if compiled else {}
     cpu = batched_on("cpu", env_id)
     gpu = batched_on("cuda", env_id, torch_obs=True, **extra)
@@ -425,6 +450,34 @@ def test_unknown_ids_and_names():
         GlimpseEnv(split="holdout", data_root="/nonexistent")
     with pytest.raises(UsageError, match="index 40 is outside the 40 images"):
         GlimpseEnv(images=small_digits()).reset(options={"index": 40})
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GlimpseEnv(images=small_digits()),
+        lambda: PaintEnv(pictures=small_pictures(), size=40),
+        lambda: GlimpseVectorEnv(2, images=small_digits()),
+        lambda: PaintVectorEnv(2, pictures=small_pictures(), size=40),
+    ],
+)
+def test_bad_reset_options_are_named(make):
+    env = make()
+    batch = getattr(env, "num_envs", None)
+    index = (lambda *i: np.array(i[:batch])) if batch else (lambda *i: i[0])
+    with pytest.raises(UsageError, match="unknown reset option 'indx'"):
+        env.reset(options={"indx": 3})  # misspelt: never silently ignored
+    with pytest.raises(ValueError, match=r"options\['index'\] must hold whole numbers"):
+        env.reset(options={"index": index(2.7, 1.0)})
+    with pytest.raises(ValueError, match=r"options\['index'\] must have shape"):
+        env.reset(options={"index": [[1, 2, 3]]})
+    if isinstance(env, (GlimpseEnv, GlimpseVectorEnv)):
+        with pytest.raises(ValueError, match=r"options\['start'\] must have shape"):
+            env.reset(options={"start": (1, 2, 3)})
+    obs, _ = env.reset(options={"index": index(2.0, 1.0)})  # a whole float is an index
+    first = obs["target"] if "target" in obs else obs["glimpse"]
+    again, _ = env.reset(options={"index": index(2, 1)})
+    assert np.array_equal(first, again["target"] if "target" in again else again["glimpse"])
 
 
 @pytest.mark.parametrize(

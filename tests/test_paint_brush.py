@@ -37,8 +37,7 @@ def test_brush_ends_draw_dabs_out_and_keep_long_strokes():
 
 def ratios(model: Painter, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Length / width of the strokes a training chunk paints, and which lie inside the canvas."""
-    _, _, _, _ = train_paint.paint_chunk(model, x, 2, None, None, 0)  # the forward the training uses
-    strokes = model.rollout(x, 2).strokes.reshape(-1, 13)
+    strokes = model.rollout(x, 2).strokes.reshape(-1, 13)  # the forward train.paint's paint_chunk runs
     length, width = stroke_dimensions(strokes, x.shape[-2], x.shape[-1])
     inside = ((strokes[:, ENDPOINTS] > 0) & (strokes[:, ENDPOINTS] < 1)).all(-1)
     return length / width, inside

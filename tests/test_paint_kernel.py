@@ -69,6 +69,20 @@ def test_kernel_refuses_what_it_cannot_paint():
         paint_kernel.paint_step(canvas, torch.rand(3, 1, 13), canvas, 0.5)
     with pytest.raises(ValueError, match="1- or 3-channel"):
         paint_kernel.paint_step(torch.zeros(2, 2, 40, 40), torch.rand(2, 1, 13), torch.zeros(2, 2, 40, 40), 0.5)
+    with pytest.raises(ValueError, match=r"strokes \(B, k, 13\)"):
+        paint_kernel.paint_step(canvas, torch.rand(13), canvas, 0.5)
+    with pytest.raises(ValueError, match=r"canvas \(B, C, H, W\)"):
+        paint_kernel.paint_step(canvas[0], torch.rand(2, 1, 13), canvas[0], 0.5)
+    # the kernel reads raw pointers: a tensor anywhere but the CPU is refused, never read
+    for name, args in (
+        ("canvas", (canvas.to("meta"), torch.rand(2, 1, 13), canvas)),
+        ("strokes", (canvas, torch.rand(2, 1, 13, device="meta"), canvas)),
+        ("target", (canvas, torch.rand(2, 1, 13), canvas.to("meta"))),
+    ):
+        with pytest.raises(ValueError, match=f"{name} is on meta"):
+            paint_kernel.paint_step(*args, 0.5)
+    with pytest.raises(ValueError, match="target is on meta"):
+        paint_kernel.squared_error(canvas, canvas.to("meta"))
 
 
 def test_a_missing_compiler_is_named(monkeypatch, tmp_path):

@@ -23,7 +23,8 @@ TIMING = {"time", "epoch_s", "images_per_s", "wall_s", "train_wall_min"}
 
 
 def launch(script: str, args: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    # unbuffered: the test reads the run's progress lines as they are printed
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", script, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )

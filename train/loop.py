@@ -221,7 +221,10 @@ class Trainer:
         record = dict(epoch=epoch + 1, **stats, **val, lr=self.sched.get_last_lr()[0], **r.record(self.model))
         self.log.write(**record, epoch_s=seconds, images_per_s=rate, wall_s=self.wall)
         shown = "  ".join(f"{k} {v:.4g}" for k, v in {**stats, **val}.items())
-        print(f"epoch {epoch + 1}: {shown}{' *' if improved else ''}  {rate:,.1f} img/s  wall {self.wall / 60:.1f} min")
+        print(
+            f"epoch {epoch + 1}: {shown}{' *' if improved else ''}  {rate:,.1f} img/s  wall {self.wall / 60:.1f} min",
+            flush=True,
+        )
         if improved:
             save_checkpoint(self.out / "best.pt", r.kind, self.model, epoch=epoch, **{r.select: val[r.select]})
         state = dict(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), epoch=epoch)
