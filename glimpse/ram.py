@@ -76,7 +76,7 @@ class Rollout(NamedTuple):
 
     locations: Tensor  # (T, B, 2) where each glimpse was taken, detached
     means: Tensor  # (T, B, 2) policy means
-    log_probs: Tensor  # (T, B) log π(l_t | h_{t-1}); zero for the mean and random policies
+    log_probs: Tensor  # (T, B) log π(l_t | h_{t-1}) of the unclamped draw; zero for the mean and random policies
     baselines: Tensor  # (T, B) b_t predicted before l_t was chosen
     logits: Tensor  # (T, B, classes) classifier read out after every glimpse
     hidden: Tensor  # (T, B, hidden) core output after every glimpse
@@ -212,14 +212,16 @@ class RAM(nn.Module):
         state = self.core.initial_state(b)
         h = h0 = state[0][-1]  # h_0, zeros
         std = self.policy.std.detach()
-        means, locs, hs = [], [], []
+        means, draws, locs, hs = [], [], [], []
         for t in range(c.glimpses):
             mean = self.policy(h if c.reinforce_core else h.detach())
             if locations is not None:
                 loc = locations[t]
             elif policy == "sample":
                 noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-                loc = (mean.detach() + std * noise).clamp(-1.0, 1.0)
+                draw = mean.detach() + std * noise  # l_t ~ N(mean, σ²), the action REINFORCE scores
+                draws.append(draw)
+                loc = draw.clamp(-1.0, 1.0)  # where the sensor looks: inside the image's box
             elif policy == "mean":
                 loc = mean.detach()
             else:
@@ -237,7 +239,9 @@ class RAM(nn.Module):
         hidden = torch.stack(hs)  # (T, B, hidden): h_1 .. h_T
         before = torch.cat([h0.unsqueeze(0), hidden[:-1].detach()])  # h_0 .. h_{T-1}
         if policy == "sample" and locations is None:
-            log_probs = gaussian_log_prob(locs_t, means_t, self.policy.log_std)
+            # the density of the unclamped draw: clamping first would put the edges' mass on ±1
+            # and bias the score function towards the centre
+            log_probs = gaussian_log_prob(torch.stack(draws), means_t, self.policy.log_std)
         else:
             log_probs = means_t.new_zeros(means_t.shape[:2])
         baselines = self.baseline(before).squeeze(-1)  # (T, B), detached input: a pure critic

@@ -163,11 +163,17 @@ def test_every_step_rewards_credit_each_location_with_the_later_read_outs():
         ram_loss(r, y, reward_steps="first")
 
 
-def test_log_prob_is_the_gaussian_density():
-    cfg = small(loc_std=0.3)
-    r = RAM(cfg).rollout(batch(cfg)[0], "sample")
-    expected = torch.distributions.Normal(r.means, 0.3).log_prob(r.locations).sum(-1)
-    torch.testing.assert_close(r.log_probs, expected)
+def test_log_prob_is_the_gaussian_density_of_the_unclamped_draw():
+    cfg = small(loc_std=0.8)  # wide: many draws fall outside [-1, 1]
+    x = batch(cfg)[0]
+    r = RAM(cfg).rollout(x, "sample", torch.Generator().manual_seed(3))
+    replay = torch.Generator().manual_seed(3)  # the same noise, step by step
+    noise = torch.stack([torch.randn(x.shape[0], 2, generator=replay) for _ in range(cfg.glimpses)])
+    draws = r.means.detach() + 0.8 * noise
+    assert (draws.abs() > 1).any()  # else clamping would not be tested
+    torch.testing.assert_close(r.locations, draws.clamp(-1, 1))  # the sensor looks inside the box
+    expected = torch.distributions.Normal(r.means, 0.8).log_prob(draws).sum(-1)
+    torch.testing.assert_close(r.log_probs, expected)  # REINFORCE scores the draw itself
 
 
 def test_random_control_ignores_the_policy():
