@@ -45,7 +45,8 @@ def speed(n: int, size: int, repeats: int, threads: list[int]) -> dict:
         g = torch.Generator().manual_seed(0)
         canvas, target = torch.rand(2, n, c, size, size, generator=g)
         strokes = torch.rand(n, k, 13, generator=g)
-        task = PaintTask(pictures=torch.zeros(1, c, size, size), channels=c, size=size, strokes_per_step=k)
+        eager_task = dict(channels=c, size=size, strokes_per_step=k, compile=False)  # the eager side, stated
+        task = PaintTask(pictures=torch.zeros(1, c, size, size), **eager_task)
         for th in threads:
             torch.set_num_threads(th)
             kernel = best_time(paint_step, (canvas, strokes, target, 0.5), repeats)

@@ -3,7 +3,7 @@
  * in one pass over each canvas (built and loaded by envs/paint_kernel.py).
  *
  * The maths is glimpse.stamps' fast, flat rasteriser, step by step: stamps_needed and
- * _stamp_groups (the stamp count), _stamps (centres, sigma, weights, round caps), _factors (the
+ * _stamp_groups (the stamp count), arc_params and _stamps (centres, sigma, weights, round caps), _factors (the
  * separable fields) and tube_coverage (alpha). tests/test_paint_kernel.py checks the two agree.
  *
  * Two bounds skip work whose alpha is below o sigmoid(-CUTOFF) (1.5e-8): a pixel's density D is at
@@ -22,34 +22,38 @@
 typedef float block __attribute__((vector_size(LANES * sizeof(float))));
 
 /* params: the constants of glimpse.stamps and glimpse.canvas, passed in from Python */
-enum { HALF_MAX, SIGMA_MIN, SPACING, END_WEIGHT, MAX_STAMPS, CUTOFF, LUMA_R, LUMA_G, LUMA_B, N_PARAMS };
+enum { HALF_MAX, SIGMA_MIN, SPACING, END_WEIGHT, MAX_STAMPS, CUTOFF, LUMA_R, LUMA_G, LUMA_B, DOT, N_PARAMS };
 
-/* The stamps of one stroke (13 numbers): centres (px), curve parameters, sigma (px), weights.
- * Returns the stamp count n (stamps_needed rounded up to a power of two) and the radii (px). */
-static int stamp_count(const float *s, int h, int w, const float *p, float *radius) {
+/* The stamp count of one stroke (13 numbers): stamps_needed rounded up to a power of two, as
+ * _stamp_groups does. Also returns the radii (px) and the control polygon's legs |P1-P0|, |P2-P1| (px). */
+static int stamp_count(const float *s, int h, int w, const float *p, float *radius, float *legs) {
   float x0 = s[0] * w, y0 = s[1] * h, x2 = s[4] * w, y2 = s[5] * h;
   float x1 = x0 + (x2 - x0) * s[2], y1 = y0 + (y2 - y0) * s[3];
-  float length = sqrtf((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)) +
-                 sqrtf((x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1));
+  legs[0] = sqrtf((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0));
+  legs[1] = sqrtf((x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1));
   float side = (h + w) / 2.0f;
   radius[0] = (1.0f / 256 + s[6] / 4) * side;
   radius[1] = (1.0f / 256 + s[7] / 4) * side;
   float sigma = fmaxf(fminf(radius[0], radius[1]) / p[HALF_MAX], p[SIGMA_MIN]);
-  float need = fminf(fmaxf(ceilf(length / (p[SPACING] * sigma)) + 1, 4.0f), p[MAX_STAMPS]);
+  float need = fminf(fmaxf(ceilf((legs[0] + legs[1]) / (p[SPACING] * sigma)) + 1, 4.0f), p[MAX_STAMPS]);
   int n = 4;
   while (n < need) n *= 2;
   return n;
 }
 
-static void stamps(const float *s, int n, int h, int w, const float *p, const float *radius, float *px, float *py,
-                   float *t, float *sigma, float *weight, float *seg) {
+/* The stamps: centres (px), curve parameters, sigma (px), weights; _stamps and arc_params. */
+static void stamps(const float *s, int n, int h, int w, const float *p, const float *radius, const float *legs,
+                   float *px, float *py, float *t, float *sigma, float *weight, float *seg) {
   float step = 1.0f / (n - 1); /* torch.linspace(0, 1, n) in float32 */
   float cx = s[0] + (s[4] - s[0]) * s[2], cy = s[1] + (s[5] - s[1]) * s[3];
+  float a = legs[0], b = legs[1];
   for (int j = 0; j < n; j++) {
-    float u = j < n / 2 ? j * step : 1.0f - (n - 1 - j) * step;
-    float a = (1 - u) * (1 - u), b = 2 * u * (1 - u), c = u * u;
-    px[j] = (a * s[0] + b * cx + c * s[4]) * w;
-    py[j] = (a * s[1] + b * cy + c * s[5]) * h;
+    float f = j < n / 2 ? j * step : 1.0f - (n - 1 - j) * step; /* a fraction of the arc length */
+    float root = sqrtf((1 - f) * a * a + f * b * b + 1e-12f);
+    float u = a + b > p[DOT] ? f * (a + b) / (a + root) : f; /* arc_params: the curve parameter */
+    float k0 = (1 - u) * (1 - u), k1 = 2 * u * (1 - u), k2 = u * u;
+    px[j] = (k0 * s[0] + k1 * cx + k2 * s[4]) * w;
+    py[j] = (k0 * s[1] + k1 * cy + k2 * s[5]) * h;
     t[j] = u;
     sigma[j] = fmaxf((radius[0] + (radius[1] - radius[0]) * u) / p[HALF_MAX], p[SIGMA_MIN]);
   }
@@ -70,15 +74,15 @@ static void stamps(const float *s, int n, int h, int w, const float *p, const fl
 /* Lay one stroke over one canvas (c, h, w); 0, or 1 when its scratch memory could not be had. */
 static int lay(const float *s, float *canvas, int c, int h, int w, const float *p, float edge) {
   const int wp = (w + LANES - 1) / LANES * LANES; /* rows padded to whole blocks */
-  float radius[2];
-  int n = stamp_count(s, h, w, p, radius);
+  float radius[2], legs[2];
+  int n = stamp_count(s, h, w, p, radius, legs);
   size_t floats = 4 * (size_t)wp + (size_t)n * (2 * wp + h) + 6 * (size_t)n;
   float *buf = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
   if (!buf) return 1;
   float *dens = buf, *tdens = dens + wp, *alpha = tdens + wp, *colbound = alpha + wp;
   float *wgx = colbound + wp, *twgx = wgx + (size_t)n * wp, *gy = twgx + (size_t)n * wp;
   float *px = gy + (size_t)n * h, *py = px + n, *t = py + n, *sigma = t + n, *weight = sigma + n, *seg = weight + n;
-  stamps(s, n, h, w, p, radius, px, py, t, sigma, weight, seg);
+  stamps(s, n, h, w, p, radius, legs, px, py, t, sigma, weight, seg);
 
   /* the separable factors w gx, t w gx (n, wp) and gy (n, h); exp's argument stays in float's normal range */
   for (int x = 0; x < wp; x++) colbound[x] = 0.0f;

@@ -32,13 +32,13 @@ from torch import Tensor
 
 from glimpse.canvas import LUMA
 from glimpse.errors import UsageError
-from glimpse.stamps import END_WEIGHT, HALF_MAX, SIGMA_MIN, SPACING, WINDOW_EDGES
+from glimpse.stamps import DOT, END_WEIGHT, HALF_MAX, SIGMA_MIN, SPACING, WINDOW_EDGES
 from glimpse.strokes import STROKE_SIZE
 
 SOURCE = Path(__file__).with_name("paint_kernel.c")
 MAX_STAMPS = 4096  # glimpse.stamps._stamp_groups clamps the stamp count here
 # the kernel's params, in its enum's order
-PARAMS = (HALF_MAX, SIGMA_MIN, SPACING, END_WEIGHT, MAX_STAMPS, WINDOW_EDGES, *LUMA)
+PARAMS = (HALF_MAX, SIGMA_MIN, SPACING, END_WEIGHT, MAX_STAMPS, WINDOW_EDGES, *LUMA, DOT)
 _PARAMS = torch.tensor(PARAMS, dtype=torch.float32)  # what the kernel reads
 # flag sets tried in turn: the fast one, then without what some compilers refuse (Apple's clang
 # has no OpenMP; some targets no -march=native)

@@ -1,6 +1,7 @@
 """The fast rasteriser: Gaussian stamps along each stroke's centre line.
 
-Stamps are spaced at most 1.5 σ apart so that thin strokes stay continuous. Gaussians are
+Stamps are spaced at most 1.5 σ apart along the curve (evenly in a bound on its arc length) so
+that thin strokes stay continuous. Gaussians are
 separable, so a stroke's stamp field is one small matrix product Gyᵀ diag(w) Gx (DRAW's write);
 the field of a straight tube is exp(-d²/2σ²), which gives the distance d to the centre line back,
 and the same soft edge as the crisp rasteriser: α = o(t) sigmoid((r(t) - d) / edge). A twin field
@@ -49,26 +50,51 @@ HALF_MAX = math.sqrt(2 * math.log(2))  # the tube's Gaussian σ is r / HALF_MAX:
 SPACING = 1.5  # stamp spacing in units of σ (the summed field ripples by 0.03 %)
 SIGMA_MIN = 0.4  # px: thinner strokes are drawn as 0.4 px Gaussians (their area is kept by the edge)
 END_WEIGHT = 0.7  # extra weight of the end stamps (round caps)
+DOT = 1e-3  # px: a stroke whose control polygon is shorter is a dot, its stamps even in t
 
 
-def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
-    """How many stamps each stroke needs so that neighbours lie at most SPACING σ apart. (N,) long"""
+def _legs(strokes: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """|P1 - P0| and |P2 - P1| in px: the control polygon's legs. (N, 13) -> (N,), (N,)"""
     scale = strokes.new_tensor([width, height])
     p0, p2 = strokes[:, START] * scale, strokes[:, END] * scale
     p1 = p0 + (p2 - p0) * strokes[:, CONTROL]
-    length = (p1 - p0).norm(dim=-1) + (p2 - p1).norm(dim=-1)  # bounds the curve's length
+    return (p1 - p0).norm(dim=-1), (p2 - p1).norm(dim=-1)
+
+
+def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
+    """How many stamps each stroke needs so that neighbours lie at most SPACING σ apart. (N,) long
+
+    The stamps lie evenly along a bound on the arc length whose total is the control polygon's
+    length (:func:`arc_params`), so n - 1 gaps of SPACING σ cover it.
+    """
+    a, b = _legs(strokes, height, width)
     sigma = (radius_px(strokes[:, RADII], height, width).min(-1).values / HALF_MAX).clamp_min(SIGMA_MIN)
-    return (length / (SPACING * sigma)).ceil().long() + 1
+    return ((a + b) / (SPACING * sigma)).ceil().long() + 1
 
 
-def _stamps(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, ...]:
-    """The stamps of strokes that all use the stamps at curve parameters t (n,).
+def arc_params(strokes: Tensor, u: Tensor, height: int, width: int) -> Tensor:
+    """Curve parameters t (N, n) of the stamps at fractions u (n,) of a bound on the arc length.
+
+    The speed |B'(t)| = 2 |(1 - t) A + t B| (A = P1 - P0, B = P2 - P1) is at most 2 ((1 - t)|A| +
+    t|B|), whose integral S(t) = 2|A| t + (|B| - |A|) t² runs from 0 to |A| + |B|. Solving
+    S(t) = u (|A| + |B|) puts stamps no further apart along the curve than the polygon's length
+    / (n - 1), however the control point leans; evenly spaced t would leave gaps twice as wide
+    where a leg is long. Exact for straight strokes; t = u when |A| = |B| and for dots.
+    """
+    a, b = (leg[:, None] for leg in _legs(strokes, height, width))  # (N, 1) px
+    # the root of S(t) = u (a + b), rationalised; 1e-12 px² keeps sqrt's gradient finite at 0
+    root = ((1 - u) * a * a + u * b * b + 1e-12).sqrt()  # (N, n)
+    return torch.where(a + b > DOT, u * (a + b) / (a + root), u)
+
+
+def _stamps(strokes: Tensor, u: Tensor, height: int, width: int) -> tuple[Tensor, ...]:
+    """The stamps of strokes that all use n stamps, at fractions u (n,) of their arc length.
 
     strokes: (N, 13)  ->  centres (N, n, 2) px as (x, y), t (N, n), σ (N, n) px, weights (N, n),
     radii (N, 2) px at t = 0 and t = 1
     """
     scale = strokes.new_tensor([width, height])
-    pts, _, t = bezier(strokes, t)
+    pts, _, t = bezier(strokes, arc_params(strokes, u, height, width))
     pts = pts * scale  # (N, n, 2) px
     radii = radius_px(strokes[:, RADII], height, width)  # (N, 2) px at t = 0 and t = 1
     sigma = (lerp(radii[:, 0:1], radii[:, 1:2], t) / HALF_MAX).clamp_min(SIGMA_MIN)  # (N, n)
@@ -111,12 +137,12 @@ def _factors(
     return gy.transpose(1, 2), wgx, t[..., None] * wgx, ends
 
 
-def _stamp_fields(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Stamp fields of strokes that all use the stamps at curve parameters t (n,), on the whole canvas.
+def _stamp_fields(strokes: Tensor, u: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Stamp fields of strokes that all use n stamps (at arc fractions u (n,)), on the whole canvas.
 
     strokes: (N, 13)  ->  density, tfield (N, H, W), ends (N, 4)
     """
-    stamps = _stamps(strokes, t, height, width)
+    stamps = _stamps(strokes, u, height, width)
     return _fields(strokes, *stamps, pixel_centres(width, strokes), pixel_centres(height, strokes))
 
 
@@ -271,6 +297,7 @@ def _end_weights(length: Tensor, sigma: Tensor) -> Tensor:
 
 
 def _stamp_params(n: int, like: Tensor) -> Tensor:
+    """n arc-length fractions evenly in [0, 1]. (n,)"""
     # a tensor, not n itself, so that a compiled _stamp_fields serves every stamp count
     return torch.linspace(0, 1, n, device=like.device, dtype=like.dtype)
 
@@ -306,11 +333,11 @@ def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, styl
     return alpha
 
 
-def _canvas_factors(strokes: Tensor, t: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+def _canvas_factors(strokes: Tensor, u: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
     """gyᵀ (N, H, n), [w gx | t w gx] (N, n, 2W) and ends (N, 4) of strokes on the whole canvas:
     one product gives both stamp fields side by side."""
     xs, ys = pixel_centres(width, strokes), pixel_centres(height, strokes)
-    gy_t, wgx, twgx, ends = _factors(strokes, *_stamps(strokes, t, height, width), xs, ys)
+    gy_t, wgx, twgx, ends = _factors(strokes, *_stamps(strokes, u, height, width), xs, ys)
     return gy_t, torch.cat([wgx, twgx], -1), ends
 
 

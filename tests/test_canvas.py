@@ -57,6 +57,19 @@ def test_thin_long_stroke_stays_continuous(mode):
     assert along.max() - along.min() < 0.25 * along.max()
 
 
+@pytest.mark.parametrize("ctrl", [(0.5, 0.5), (0.0, 0.0), (1.0, 1.0)])
+@pytest.mark.parametrize("length", [0.3, 0.55, 0.59])
+def test_hairline_has_no_beads_wherever_its_control_point_lies(ctrl, length):
+    # a 0.25 px hairline through a row of pixel centres; with the control point on an end point
+    # the curve runs there at twice its mean speed, where stamps even in t lie furthest apart
+    s = stroke(0.2, 32.5 / 64, 0.2 + length, 32.5 / 64, r=0.0, ctrl=ctrl)
+    inside = slice(round(0.2 * 64) + 2, round((0.2 + length) * 64) - 2)  # away from the caps
+    fast = stroke_alpha(s[None], 64, 64, "fast")[0, 32, inside]
+    crisp = stroke_alpha(s[None], 64, 64, "crisp")[0, 32, inside]  # the exact tube: 0.622 throughout
+    assert crisp.max() - crisp.min() < 1e-4
+    assert (fast - crisp).abs().max() < 0.01 * crisp.max()  # stamps ≤ 1.5σ apart: ripple, not beads
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_zero_opacity_changes_nothing(mode):
     canvas = torch.rand(2, 3, 20, 24)
