@@ -312,7 +312,13 @@ def paint(
 
 
 def blank(
-    batch: int, channels: int, height: int, width: int, background: float = 0.0, device=None, dtype=None
+    batch: int,
+    channels: int,
+    height: int,
+    width: int,
+    background: float = 0.0,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
     """A blank canvas (B, C, H, W) of one grey level (0: black, as in Learning to Paint)."""
     return torch.full((batch, channels, height, width), float(background), device=device, dtype=dtype)

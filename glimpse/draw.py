@@ -229,12 +229,16 @@ class DRAW(nn.Module):
         fx, fy = filterbank(w, c.height, c.width, c.read_n)
         return read(x, x_hat, fx, fy, w.gamma).flatten(1), w
 
-    def check_images(self, x: Tensor) -> None:
+    def check_images(self, x: Tensor) -> Tensor:
+        """``x`` checked for the model's shape and cast to its dtype (float64 images, a float32 model)."""
         c = self.cfg
         if x.dim() != 4 or tuple(x.shape[1:]) != (c.channels, c.height, c.width):
             raise ValueError(
                 f"DRAW expects images of shape (B, {c.channels}, {c.height}, {c.width}), got {tuple(x.shape)}"
             )
+        if not x.is_floating_point():
+            raise ValueError(f"DRAW expects floating-point images in [0, 1], got {x.dtype}")
+        return x.to(self.canvas0.dtype)
 
     # --- inference and generation --------------------------------------------------------------
     def rollout(self, x: Tensor, generator: torch.Generator | None = None, keep: bool = True) -> DrawRollout:
@@ -244,7 +248,7 @@ class DRAW(nn.Module):
         only c_T, shape (1, B, C, H, W)), which is what :meth:`loss` needs.
         """
         c = self.cfg
-        self.check_images(x)
+        x = self.check_images(x)
         b = x.shape[0]
         eps = torch.randn((c.steps, b, c.z_size), generator=generator, device=x.device, dtype=x.dtype)
         # The encoder's input [r_t, h^dec_{t-1}] is never concatenated: its h^dec share is one
@@ -295,7 +299,7 @@ class DRAW(nn.Module):
         """Negative variational bound of binary images ``x`` (B, C, H, W), in nats per image:
         reconstruction −log p(x | z) plus the analytic KL of every step. Means over the batch,
         or (B,) per image with ``reduce=False``."""
-        self.check_images(x)
+        x = self.check_images(x)
         check_binary(x)
         ro = self.rollout(x, generator, keep=False)
         rec = bernoulli_nll(ro.canvases[-1], x)  # (B,)
@@ -331,7 +335,7 @@ class DRAW(nn.Module):
         (equal to it in expectation for k = 1)."""
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        self.check_images(x)
+        x = self.check_images(x)
         check_binary(x)
         per = max(1, chunk // k)  # images per chunk, so a chunk holds about `chunk` rollouts
         out = []

@@ -181,7 +181,7 @@ class ErrorGlimpseHead(nn.Module):
 
     def __init__(
         self, hidden: int, k: int, channels: int, size: int, glimpse: int, scales: int, reach: float, brush: float = 0.0
-    ):
+    ) -> None:
         super().__init__()
         self.k, self.channels, self.size = k, channels, size
         self.glimpse, self.scales, self.reach, self.brush = glimpse, scales, reach, brush
@@ -267,7 +267,8 @@ class Painter(nn.Module):
     ) -> PaintRollout:
         """Paint ``target`` (B, C, H, W) in [0, 1] for ``steps`` steps (default cfg.steps).
 
-        The encoder sees target and canvas resized to cfg.size; strokes are rendered at H×W.
+        The encoder sees target and canvas resized to cfg.encoder_size, the stroke head at cfg.size;
+        strokes are rendered at H×W.
         ``canvas``, ``state`` and ``start`` continue an episode (truncated backprop through time).
         """
         cfg = self.cfg

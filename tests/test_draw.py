@@ -222,3 +222,16 @@ def test_glimpse_draw_writes_a_gif_and_refuses_bad_options(tmp_path, capsys):
     assert main(["draw", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.gif"), "--samples", "0"]) == 2
     assert main(["draw", "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.png")]) == 2
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_float64_images_are_cast_to_the_models_dtype():
+    model = DRAW(DRAWConfig(**SMALL))
+    c = model.cfg
+    x = (torch.rand(3, c.channels, c.height, c.width) > 0.5).double()
+    g = torch.Generator().manual_seed(0)
+    loss = model.loss(x, torch.Generator().manual_seed(0)).total
+    assert loss.dtype == torch.float32
+    assert torch.equal(loss, model.loss(x.float(), torch.Generator().manual_seed(0)).total)
+    assert model.iwae_bound(x, 2, g).dtype == torch.float32
+    with pytest.raises(ValueError, match="floating-point"):
+        model.rollout(x.to(torch.uint8))
