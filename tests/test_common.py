@@ -35,8 +35,17 @@ def test_bad_values_are_refused(capsys):
         parse_args(Example, ["--steps", "many"])
 
 
+def test_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(Example, ["--help"])
+    shown = capsys.readouterr().out
+    for text in ("how many (default: 3)", "how fast (default: 0.5)", "one of two (default: a)"):
+        assert text in " ".join(shown.split()), text
+
+
 def test_devices():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(UsageError, match="--device must be"):
-        pick_device("tpu")
+    for bad in ("tpu", "cudax", "cuda:", "cuda:one"):
+        with pytest.raises(UsageError, match="--device must be"):
+            pick_device(bad)

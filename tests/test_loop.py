@@ -104,6 +104,15 @@ def test_ram_bad_options_stop_with_one_line(tmp_path, capsys):
     fails_with(capsys, [*out, "--loc-std", "inf"], "loc_std", main=ram.main)
 
 
+def test_fewer_training_images_than_one_batch_is_refused(mnist_data_root, tmp_path, capsys):
+    from train import draw
+
+    for main in (ram.main, draw.main):
+        argv = ["--data-root", str(mnist_data_root), "--train-limit", "10", "--batch-size", "64"]
+        fails_with(capsys, [*argv, "--out", str(tmp_path / "r"), "--threads", "1"], "10 training digits", main=main)
+        assert not (tmp_path / "r" / "last.pt").exists()
+
+
 def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(pics, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     paint.main(tiny(pics, out, "--epochs", "1"))

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import time
 import types
@@ -125,8 +126,9 @@ def parse_command_line(
     defaults of those not given on the command line (train.ram: a task's retina follows
     ``--dataset``, while an explicit ``--glimpse-size`` still wins).
     """
-    given = vars(_parser(cls, description, True, prog).parse_args(argv))
+    # the parser with defaults first: it is the one that answers --help, showing them
     values = vars(_parser(cls, description, False, prog).parse_args(argv))
+    given = vars(_parser(cls, description, True, prog).parse_args(argv))
     implied = getattr(cls, "implied_options", None)
     if implied is not None:
         values.update({k: v for k, v in implied(values).items() if k not in given})
@@ -151,7 +153,7 @@ def pick_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if not (name in ("cpu", "mps") or name.startswith("cuda")):
+    if not (name in ("cpu", "mps") or re.fullmatch(r"cuda(:\d+)?", name)):
         raise UsageError(f"--device must be cpu, cuda, cuda:N, mps or auto, got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"--device {name}: CUDA is not available on this machine; use --device cpu")

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from glimpse.data import ImageSet, binarise, mnist_splits
 from glimpse.draw import DRAW, DRAWConfig, DRAWLoss
+from glimpse.errors import UsageError
 from glimpse.evaluate import variational_bound
 from train.common import RunArgs, arg, at_least_one, entry_point
 from train.loop import Recipe
@@ -78,6 +79,8 @@ class DrawRecipe(Recipe):
         train = splits.train
         if a.train_limit:
             train = ImageSet(train.images[: a.train_limit], train.labels[: a.train_limit])
+        if len(train) < a.batch_size:
+            raise UsageError(f"{len(train)} training digits are fewer than one batch (--batch-size {a.batch_size})")
         self.train = train  # grey levels, uint8; binarised per batch
         self.val, self.test_set = binarise(splits.val, a.seed + 1), binarise(splits.test, a.seed + 2)
 

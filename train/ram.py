@@ -1,4 +1,4 @@
-"""Train a Recurrent Attention Model on MNIST (or its translated / cluttered variants).
+r"""Train a Recurrent Attention Model on MNIST (or its translated / cluttered variants).
 
     python -m train.ram                                   # the paper's MNIST setting, 6 glimpses of 8×8
     python -m train.ram --compile --threads 2             # the same, compiled (the README's 26.8-min run)
@@ -13,7 +13,8 @@
         --out runs/c60                                              # REINFORCE: ram-cluttered60, shipped
     python -m train.ram --dataset cluttered60 --oracle-glimpses 0.2 --out runs/c60-oracle  # glimpses at the digit
     python -m train.ram --random-glimpses --out runs/ram-random   # the random-glimpse control
-    python -m train.ram --dataset cluttered100 --scales 3 --what-net conv --init-from runs/c60/model.pt  # 60² first
+    python -m train.ram --dataset cluttered100 --scales 3 --what-net conv --what-size 256 --glimpse-out 512 \
+        --hidden 512 --init-from runs/c60/model.pt                  # 100², starting from the 60² model
     python -m train.ram --resume --out runs/ram-mnist     # continue an interrupted run
     torchrun --nproc_per_node 2 -m train.ram --device cpu # data-parallel
 
