@@ -7,13 +7,15 @@
     glimpse paint-mnist [--digits 6] [--out paint_mnist.gif] [--data-root DIR]
     glimpse plot RUN [RUN ...] [--out curves.png] [--x epoch|wall]
     glimpse draw [--out draw.gif] [--samples 16] [--reconstruct] [--checkpoint PATH] [--data-root DIR]
+    glimpse export CHECKPOINT OUT [--full] [--keep NAME ...]
 
 ``ram-gif`` draws a glimpse classifier at work on test digits of a task (``--dataset``): the boxes of every retina
 scale at each step, the path of earlier glimpses, and the predicted class with its probability.
 ``paint`` paints any picture stroke by stroke and writes a GIF (target and canvas side by side,
 one frame per step) and the final PNG, and with ``--svg`` / ``--strokes-json`` the strokes
 themselves (vector art; the 13 numbers of each, which ``render`` paints again at any size);
-``paint-mnist`` does the same for MNIST test digits.
+``paint-mnist`` does the same for MNIST test digits; ``export`` writes a small float16 copy of a
+checkpoint for shipping.
 Without ``--checkpoint`` each uses the small model shipped inside the package.
 
 Every option is checked before anything is loaded or written (limits: ``--size`` up to 4096,
@@ -352,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="glimpse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("ram-gif", help="animate a glimpse classifier on MNIST (or translated, cluttered) test digits")
+    r = sub.add_parser(
+        "ram-gif",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="animate a glimpse classifier on MNIST (or translated, cluttered) test digits",
+    )
     _digit_grid(
         r,
         "a RAM or soft-attention checkpoint (default: the task's shipped model)",
@@ -367,7 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="which digits, and the location samples (>= 0)")
     r.set_defaults(func=ram_gif)
 
-    q = sub.add_parser("paint", help="paint a picture stroke by stroke: a GIF and the final PNG")
+    q = sub.add_parser(
+        "paint",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="paint a picture stroke by stroke: a GIF and the final PNG",
+    )
     q.add_argument(
         "image",
         help="any picture file, read as a viewer shows it (EXIF orientation applied, alpha flattened on white, "
@@ -411,7 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.set_defaults(func=paint_cmd)
 
-    v = sub.add_parser("render", help="render a stroke file (glimpse paint --strokes-json) again, at any size")
+    v = sub.add_parser(
+        "render",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="render a stroke file (glimpse paint --strokes-json) again, at any size",
+    )
     v.add_argument("strokes_file", metavar="STROKES.json", help="a stroke file written by glimpse paint --strokes-json")
     v.add_argument("--size", type=int, help=f"longer side of the picture, 1 to {MAX_SIZE} (default: the file's)")
     v.add_argument("--out", default="render.png", help="a .png (the painting), .gif (step by step) or .svg file")
@@ -420,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     v.set_defaults(func=render_cmd)
 
-    m = sub.add_parser("paint-mnist", help="paint MNIST test digits stroke by stroke")
+    m = sub.add_parser(
+        "paint-mnist",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="paint MNIST test digits stroke by stroke",
+    )
     _digit_grid(
         m, "a painter checkpoint (default: the shipped digit painter)", "paint_mnist.gif", "--digits", 6, 3, 3.0
     )
@@ -428,7 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="which digits (>= 0)")
     m.set_defaults(func=paint_mnist)
 
-    e = sub.add_parser("export", help="a small copy of a checkpoint for shipping (model and config, float16)")
+    e = sub.add_parser(
+        "export",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="a small copy of a checkpoint for shipping (model and config, float16)",
+    )
     e.add_argument("checkpoint")
     e.add_argument("out")
     e.add_argument("--full", action="store_true", help="keep float32 weights")
@@ -436,7 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     e.set_defaults(func=export_cmd)
 
-    c = sub.add_parser("plot", help="learning curves of training runs (their metrics.jsonl) as a PNG")
+    c = sub.add_parser(
+        "plot",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="learning curves of training runs (their metrics.jsonl) as a PNG",
+    )
     c.add_argument("runs", nargs="+", metavar="RUN", help="run folders holding metrics.jsonl")
     c.add_argument("--out", default="curves.png", help="PNG to write")
     c.add_argument("--x", choices=["epoch", "wall"], default="epoch", help="x axis: epochs or wall-clock minutes")
@@ -444,7 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     c.set_defaults(func=plot_cmd)
 
-    d = sub.add_parser("draw", help="DRAW drawing digits step by step (prior samples, or --reconstruct test digits)")
+    d = sub.add_parser(
+        "draw",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="DRAW drawing digits step by step (prior samples, or --reconstruct test digits)",
+    )
     _digit_grid(d, "a DRAW checkpoint (default: the shipped MNIST model)", "draw.gif", "--samples", 16, 8, 6.0)
     d.add_argument("--reconstruct", action="store_true", help="reconstruct binarised test digits instead of sampling")
     d.add_argument("--seed", type=int, default=0, help="the samples' noise, and which digits (>= 0)")

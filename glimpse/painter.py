@@ -55,7 +55,9 @@ class PainterConfig:
     brush: float = option(
         0.0, "error head: strokes at least this many times as long as wide, brushstrokes not dabs (0: free ends)"
     )
-    colour: Literal["head", "solved"] = option("solved", "stroke colours: least squares on the target, or the head's")
+    colour: Literal["head", "solved"] = option(
+        "solved", "stroke colours: head, the head's own; solved, least squares on the target"
+    )
     mode: Literal["fast", "crisp"] = option("fast", "canvas rasteriser used in training")
     style: Literal["flat", "oil"] = option("flat", "stroke style")
     edge: float = option(0.5, "stroke edge softness, px")

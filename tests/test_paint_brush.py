@@ -78,11 +78,11 @@ def test_brush_and_init_are_training_options(tmp_path, capsys):
     argv = ["--dataset", "folder", "--folder", str(pics), "--out", str(out), "--size", "16", "--steps", "2"]
     argv += ["--strokes-per-step", "3", "--hidden", "32", "--width", "8", "--batch-size", "8", "--val-size", "4"]
     argv += ["--tbptt", "2", "--no-progress", "--threads", "1", "--epochs", "1", "--lr", "1e-9"]
-    train_paint.main([*argv, "--brush", "2.5", "--init", str(start)])
+    train_paint.main([*argv, "--brush", "2.5", "--init-from", str(start)])
     model = load_model(out / "model.pt", kind="painter")
     assert model.cfg.brush == 2.5
     before = load_model(start, kind="painter").state_dict()
     assert all(torch.allclose(model.state_dict()[k], v, atol=1e-5) for k, v in before.items())  # started from it
-    with pytest.raises(SystemExit) as exit_:  # --init of another shape: one line, exit status 2
-        train_paint.main([*argv, "--out", str(tmp_path / "other"), "--hidden", "16", "--init", str(start)])
-    assert exit_.value.code == 2 and "--init" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # --init-from of another shape: one line, exit status 2
+        train_paint.main([*argv, "--out", str(tmp_path / "other"), "--hidden", "16", "--init-from", str(start)])
+    assert exit_.value.code == 2 and "--init-from" in capsys.readouterr().err

@@ -54,7 +54,6 @@ class Args(RunArgs):
     val_size: int = arg(500, "training pictures held out for model selection")
     train_limit: int | None = arg(None, "use only the first N training pictures (quick checks)")
     eval_limit: int | None = arg(None, "evaluate on only the first N test pictures")
-    init: str | None = arg(None, "start from this painter checkpoint's weights (same shape; other options may differ)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -127,15 +126,7 @@ class PaintRecipe(loop.Recipe):
         self.train = train.to(self.device)
 
     def build_model(self) -> Painter:
-        model = Painter(self.args.model)
-        if self.args.init:  # e.g. a brush painter (--brush) started from the shipped dab painter
-            from glimpse.checkpoint import load_model
-
-            try:
-                model.load_state_dict(load_model(self.args.init, kind="painter").state_dict())
-            except RuntimeError as err:
-                raise UsageError(f"--init {self.args.init}: its weights do not fit this painter ({err})") from None
-        return model
+        return Painter(self.args.model)  # --init-from (the shared loop's) starts it from trained weights
 
     def steps_per_epoch(self) -> int:
         return len(self.train) // self.args.batch_size
