@@ -1,4 +1,5 @@
-"""Run by tests/test_distributed.py under torchrun: train.paint, then each rank saves its weights."""
+"""Run by tests/test_distributed.py under torchrun: ``python -m tests.ddp_worker paint|ram ARGS``
+trains with train.paint or train.ram, then each rank saves its weights."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sys
 
 import torch
 
-from train import loop, paint
+from train import loop, paint, ram
 
 _run = loop._run
 
@@ -18,4 +19,4 @@ def _run_and_save(trainer: loop.Trainer):
 
 
 loop._run = _run_and_save
-paint.main(sys.argv[1:])
+{"paint": paint, "ram": ram}[sys.argv[1]].main(sys.argv[2:])

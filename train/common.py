@@ -173,6 +173,8 @@ def rng_state(*generators: torch.Generator) -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        state["mps"] = torch.mps.get_rng_state()
     return state
 
 
@@ -182,6 +184,8 @@ def set_rng_state(state: dict[str, Any], *generators: torch.Generator) -> None:
         g.set_state(s)
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "mps" in state and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"])
 
 
 class MetricsLog:

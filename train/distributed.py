@@ -6,8 +6,10 @@
 Every process draws the same global batch (the batch generator has the same seed everywhere),
 takes its contiguous shard, and PyTorch's ``DistributedDataParallel`` averages the gradients, so
 the update is the single-process update of the whole batch for any loss that is a mean over the
-batch. Rank 0 alone writes checkpoints, logs and results. Without ``torchrun`` (no ``WORLD_SIZE``)
-nothing here does anything, and a run is exactly a single-process run.
+batch. Rank 0 alone writes checkpoints, logs and results; ``last.pt`` keeps every process's random
+state, so that ``--resume`` under torchrun (with as many processes) continues exactly. Without
+``torchrun`` (no ``WORLD_SIZE``) nothing here does anything, and a run is exactly a single-process
+run.
 """
 
 from __future__ import annotations
@@ -89,6 +91,15 @@ def wrap(module: nn.Module, d: Dist, device: torch.device, unused: bool = False)
         return module
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
+
+
+def gather(obj: object, d: Dist) -> list[object]:
+    """Every process's ``obj``, by rank (``[obj]`` in a single process); all processes must call it."""
+    if not d.active:
+        return [obj]
+    out: list[object] = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def barrier(d: Dist) -> None:

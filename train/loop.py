@@ -154,7 +154,7 @@ class Trainer:
         if ckpt is not None:
             self.opt.load_state_dict(ckpt["optimizer"])
             self.sched.load_state_dict(ckpt["scheduler"])
-            set_rng_state(ckpt["rng"], gen)
+            set_rng_state(_rng_of_this_process(ckpt, recipe.dist, a.seed), gen)
             self.start, self.best, self.wall = ckpt["epoch"] + 1, ckpt["best_val"], ckpt["wall"]
         objective = Objective(model, recipe.objective, a.amp, recipe.device.type)
         self.forward = distributed.wrap(objective, recipe.dist, recipe.device, recipe.unused_parameters())
@@ -210,8 +210,11 @@ class Trainer:
         means = distributed.mean(sums / n, d).tolist() if n else [float("nan")] * len(r.stats)
         return dict(zip(r.stats, means, strict=True))
 
-    def end_epoch(self, epoch: int, stats: dict[str, float], seconds: float, t0: float) -> None:
-        """Validate, log, and save best.pt and last.pt (rank 0 only)."""
+    def end_epoch(
+        self, epoch: int, stats: dict[str, float], seconds: float, t0: float, others: list[Any] | None = None
+    ) -> None:
+        """Validate, log, and save best.pt and last.pt (rank 0 only; ``others``: the random states
+        of every process after the epoch, by rank, under torchrun)."""
         r, a = self.recipe, self.recipe.args
         val = r.validate(self.model)
         self.wall += time.perf_counter() - t0
@@ -229,6 +232,8 @@ class Trainer:
             save_checkpoint(self.out / "best.pt", r.kind, self.model, epoch=epoch, **{r.select: val[r.select]})
         state = dict(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), epoch=epoch)
         state.update(best_val=self.best, wall=self.wall, rng=rng_state(self.gen), args=config_dict(a))
+        if others is not None and len(others) > 1:  # rank 0's own state is taken after validating
+            state["rng_ranks"] = [state["rng"], *others[1:]]
         save_checkpoint(self.out / "last.pt", r.kind, self.model, **state)
 
     def finish(self) -> dict[str, Any]:
@@ -297,6 +302,23 @@ def init_weights(model: nn.Module, path: str, kind: str) -> None:
     model.load_state_dict(theirs)
 
 
+def _rng_of_this_process(ckpt: dict[str, Any], d: distributed.Dist, seed: int) -> dict[str, Any]:
+    """The random state this process resumes with: its own from ``last.pt`` when the run had as many
+    processes; otherwise (another number of processes) rank 0's batch order and a fresh stream of
+    noise per process, so that processes never draw the same noise."""
+    ranks = ckpt.get("rng_ranks")
+    if ranks is not None and len(ranks) == d.world:
+        return ranks[d.rank]
+    if d.rank == 0:
+        return ckpt["rng"]
+    fresh = torch.Generator().manual_seed(seed + d.rank + 7919 * (ckpt["epoch"] + 1)).get_state()
+    return {"torch": fresh, "generators": ckpt["rng"]["generators"]}  # a GPU keeps its seed + rank
+
+
+def _launcher(d: distributed.Dist) -> str:
+    return f"torchrun --nproc_per_node {d.world}" if d.active else "python"
+
+
 def _run(t: Trainer) -> dict | None:
     r, a = t.recipe, t.recipe.args
     if r.dist.main:
@@ -308,14 +330,16 @@ def _run(t: Trainer) -> dict | None:
         t0 = time.perf_counter()
         try:
             stats = t.train_epoch(epoch)
+            # each process's random state (its own REINFORCE noise), for last.pt; rank 0 sends none
+            others = distributed.gather(None if r.dist.main else rng_state(t.gen), r.dist)
             if r.dist.main:
-                t.end_epoch(epoch, stats, time.perf_counter() - t0, t0)
+                t.end_epoch(epoch, stats, time.perf_counter() - t0, t0, others)
         except KeyboardInterrupt:
             saved = load_checkpoint(t.out / "last.pt")["epoch"] + 1 if (t.out / "last.pt").exists() else 0
             done = f"epoch {saved} is saved in {t.out / 'last.pt'}" if saved else "no epoch finished yet"
             raise SystemExit(
                 f"interrupted during epoch {epoch + 1}; {done}. "
-                f"Continue with: python -m {r.script} --resume --out {a.out}"
+                f"Continue with: {_launcher(r.dist)} -m {r.script} --resume --out {a.out}"
             ) from None
         except Diverged as err:
             raise SystemExit(f"{r.script}: error: {err}") from None
