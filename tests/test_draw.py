@@ -224,6 +224,23 @@ def test_glimpse_draw_writes_a_gif_and_refuses_bad_options(tmp_path, capsys):
     assert not (tmp_path / "x.gif").exists()
 
 
+def test_glimpse_draw_reconstructs_test_digits(mnist_data_root, tmp_path):
+    from PIL import Image
+
+    from glimpse.cli import main
+
+    ckpt = tmp_path / "d.pt"
+    save_checkpoint(ckpt, "draw", DRAW(DRAWConfig(**{**SMALL, "height": 28, "width": 28})))
+    out = tmp_path / "r.gif"
+    argv = ["draw", "--checkpoint", str(ckpt), "--reconstruct", "--samples", "2", "--out", str(out)]
+    assert main([*argv, "--data-root", str(mnist_data_root)]) == 0
+    assert Image.open(out).n_frames >= SMALL["steps"]  # one frame per step at least
+    small = DRAW(DRAWConfig(**{**SMALL, "height": 20, "width": 20}))
+    save_checkpoint(tmp_path / "s.pt", "draw", small)
+    argv = ["draw", "--checkpoint", str(tmp_path / "s.pt"), "--reconstruct", "--out", str(tmp_path / "x.gif")]
+    assert main([*argv, "--data-root", str(mnist_data_root)]) == 2  # not a model of 28×28 digits
+
+
 def test_float64_images_are_cast_to_the_models_dtype():
     model = DRAW(DRAWConfig(**SMALL))
     c = model.cfg

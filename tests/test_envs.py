@@ -130,6 +130,29 @@ def test_folder_splits_are_disjoint_and_hold_out_train_paints_test_set(tmp_path)
     assert not values["train"] & values["val"] and not values["val"] & values["test"] and len(values["train"]) == 13
 
 
+@pytest.mark.parametrize(
+    ("env_id", "name"),
+    [
+        ("glimpse/MNIST-v0", "mnist"),
+        ("glimpse/TranslatedMNIST-v0", "translated"),
+        ("glimpse/ClutteredMNIST60-v0", "cluttered60"),
+        ("glimpse/ClutteredMNIST100-v0", "cluttered100"),
+    ],
+)
+def test_each_glimpse_id_has_its_papers_retina(env_id, name):
+    from glimpse.data import TASKS
+
+    t, env = TASKS[name], gymnasium.make(env_id, images=small_digits()).unwrapped
+    assert (env.task.dataset, env.task.glimpses, env.task.glimpse_size, env.task.scales) == (
+        t.kind,
+        t.glimpses,
+        t.glimpse_size,
+        t.scales,
+    )
+    assert env.observation_space["glimpse"].shape == (t.scales, 1, t.glimpse_size, t.glimpse_size)
+    assert envs.GLIMPSE_IDS[env_id].get("size", 28) == t.size
+
+
 def test_make_by_module_string_and_make_vec():
     env = gymnasium.make("envs:glimpse/MNIST-v0", images=small_digits())
     assert isinstance(env.unwrapped, GlimpseEnv)

@@ -162,6 +162,33 @@ def test_export_is_half_size_and_loads_with_no_flags(painter_ckpt, tmp_path):
     assert glimpse_main(["export", str(painter_ckpt), str(small)]) == 2
 
 
+def test_export_full_keeps_float32_and_the_entries_asked_for(tmp_path):
+    model = Painter(PainterConfig(size=16, steps=4, strokes_per_step=3, hidden=32, width=8))
+    run = tmp_path / "last.pt"
+    save_checkpoint(run, "painter", model, epoch=3, test_mse={"12": 0.5}, optimizer={"state": {}})
+    full = tmp_path / "full.pt"
+    assert glimpse_main(["export", str(run), str(full), "--full", "--keep"]) == 0  # keep nothing extra
+    ckpt = load_checkpoint(full)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in ckpt["model"].items())  # float32, unchanged
+    assert not {"epoch", "test_mse", "optimizer"} & set(ckpt)
+    kept = tmp_path / "kept.pt"
+    assert glimpse_main(["export", str(run), str(kept), "--keep", "epoch"]) == 0
+    ckpt = load_checkpoint(kept)
+    assert ckpt["epoch"] == 3 and "test_mse" not in ckpt and "optimizer" not in ckpt
+    assert glimpse_main(["export", str(run), str(tmp_path / "d.pt")]) == 0  # default: the test results
+    assert load_checkpoint(tmp_path / "d.pt")["test_mse"] == {"12": 0.5}
+
+
+def test_paint_mnist_writes_a_grid_of_digits(mnist_data_root, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "m.gif"
+    argv = ["paint-mnist", "--data-root", str(mnist_data_root), "--digits", "4", "--cols", "2", "--out", str(out)]
+    assert glimpse_main(argv) == 0
+    gif = Image.open(out)
+    assert gif.n_frames >= 10 and gif.size[0] > gif.size[1] / 2  # the painter's steps, 2 × 2 digits
+
+
 def test_shipped_painters_load():
     from glimpse.cli import shipped_checkpoint
 

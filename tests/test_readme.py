@@ -72,3 +72,13 @@ def test_readme_keeps_the_ci_test_command_and_its_links():
 def test_readme_is_a_short_guide():
     size = README.stat().st_size
     assert size < 12_000, f"README.md is {size} bytes; the experiment history belongs in bench/README.md"
+
+
+def test_every_public_name_resolves():
+    import envs
+    import glimpse
+
+    for package in (glimpse, envs):
+        missing = [name for name in package.__all__ if not hasattr(package, name)]
+        assert not missing, f"{package.__name__}.__all__ names what it lacks: {missing}"
+        assert len(set(package.__all__)) == len(package.__all__)
