@@ -140,7 +140,7 @@ class PaintTask:
         except UsageError as e:
             if compile:
                 raise UsageError(f"compile=True paints on the CPU with a C kernel: {e}; or compile=False") from None
-            warnings.warn(f"painting eagerly, 5–11× slower: {e}", stacklevel=4)
+            warnings.warn(f"painting eagerly, 6–15× slower: {e}", stacklevel=4)
             return False
         return True
 
@@ -253,7 +253,7 @@ class PaintEnv(gym.Env):
     built with the system's C compiler when the env is made (eagerly, with a warning, where none is
     found); eager on a GPU. `True`: the C kernel on the CPU (an error without a compiler),
     torch.compile'd kernels on a GPU. `False`: eager. The kernels do stamps, coverage, compositing,
-    error and observation in one pass over the pixels: on a CPU about 5× the batched and 11× the
+    error and observation in one pass over the pixels: on a CPU about 6× the batched and 13–15× the
     single env's steps per second of eager painting; the same rewards within 1e-6 and canvases
     within one uint8 level). `reset(options={"index": i})` paints picture `i`.
 

@@ -55,10 +55,9 @@ DOT = 1e-3  # px: a stroke whose control polygon is shorter is a dot, its stamps
 
 def _legs(strokes: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
     """|P1 - P0| and |P2 - P1| in px: the control polygon's legs. (N, 13) -> (N,), (N,)"""
-    scale = strokes.new_tensor([width, height])
-    p0, p2 = strokes[:, START] * scale, strokes[:, END] * scale
-    p1 = p0 + (p2 - p0) * strokes[:, CONTROL]
-    return (p1 - p0).norm(dim=-1), (p2 - p1).norm(dim=-1)
+    chord = (strokes[:, END] - strokes[:, START]) * strokes.new_tensor([width, height])  # P2 - P0
+    lean = chord * strokes[:, CONTROL]  # P1 - P0 (the control point is relative to the ends)
+    return lean.norm(dim=-1), (chord - lean).norm(dim=-1)
 
 
 def stamps_needed(strokes: Tensor, height: int, width: int) -> Tensor:
@@ -83,8 +82,9 @@ def arc_params(strokes: Tensor, u: Tensor, height: int, width: int) -> Tensor:
     """
     a, b = (leg[:, None] for leg in _legs(strokes, height, width))  # (N, 1) px
     # the root of S(t) = u (a + b), rationalised; 1e-12 px² keeps sqrt's gradient finite at 0
-    root = ((1 - u) * a * a + u * b * b + 1e-12).sqrt()  # (N, n)
-    return torch.where(a + b > DOT, u * (a + b) / (a + root), u)
+    root = torch.lerp(a * a, b * b, u).add_(1e-12).sqrt_()  # (N, n)
+    length = a + b
+    return torch.where(length > DOT, u * length / (a + root), u)
 
 
 def _stamps(strokes: Tensor, u: Tensor, height: int, width: int) -> tuple[Tensor, ...]:
