@@ -57,7 +57,8 @@ def migrate(ckpt: dict[str, Any]) -> dict[str, Any]:
     solved colours hold no ``colour`` field: they get ``"head"``, the only colouring they knew.
     """
     if ckpt["format"] == 1 and ckpt["kind"] == "painter":
-        old = {"encoder_size": ckpt["config"]["size"], "colour": "head"}  # format 1's meaning of absent or None
+        size = ckpt["config"].get("size", PainterConfig.size)  # a field absent from a config takes its default
+        old = {"encoder_size": size, "colour": "head"}  # format 1's meaning of absent or None
         ckpt["config"] = {**ckpt["config"], **{k: v for k, v in old.items() if ckpt["config"].get(k) is None}}
     ckpt["format"] = FORMAT
     return ckpt

@@ -90,6 +90,8 @@ class Task:
         if self.distractors < 0:
             raise UsageError(f"task {self.name!r}: distractors must be >= 0, got {self.distractors}")
         problems = []
+        if self.kind != "cluttered" and self.distractors:
+            problems.append(f"{self.distractors} distractors need a cluttered task, not {self.kind!r}: use 0")
         if self.clutters and self.patch > self.size:
             problems.append(
                 f"distractor patches of {self.patch}×{self.patch} are larger than the {self.size}×{self.size} "

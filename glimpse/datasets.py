@@ -152,7 +152,7 @@ class ClutteredMNIST(GlimpseMNIST):
         seed: int = 0,
         cache: int | None = None,
     ) -> None:
-        name = "cluttered100" if (size, distractors) == (100, 8) else "cluttered60"
+        name = "cluttered100" if size >= 100 else "cluttered60"  # the paper's retina for the canvas
         super().__init__(
             root, train, transform, target_transform, download, name, seed, size, distractors, patch, cache
         )

@@ -64,8 +64,8 @@ def predict(
         protocol = "mean"
     if protocol == "stochastic":
         return model.rollout(images, "sample", generator).class_probs[-1]
-    if protocol == "mean":
-        return model.rollout(images, "mean").class_probs[-1]
+    if protocol == "mean":  # the generator serves the random-glimpse control, which ignores its policy
+        return model.rollout(images, "mean", generator).class_probs[-1]
     if protocol == "random":
         return model.rollout(images, "random", generator).class_probs[-1]
     probs = sum(model.rollout(images, "sample", generator).class_probs[-1] for _ in range(rollouts))  # average
@@ -115,7 +115,7 @@ def all_protocols(
     else:
         out = {
             "stochastic": error_rate(model, data, "stochastic", device=device, seed=seed),
-            "mean": error_rate(model, data, "mean", device=device),
+            "mean": error_rate(model, data, "mean", device=device, seed=seed),
             protocol_name("average", rollouts): error_rate(model, data, "average", rollouts, device=device, seed=seed),
         }
     if not getattr(model.cfg, "random_glimpses", False):  # the trained model, but looking at random places

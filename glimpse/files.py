@@ -45,7 +45,8 @@ def atomic_paths(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]
     """Several outputs written together or not at all: yield one temporary path beside each of
     ``paths``; when the block succeeds all are renamed into place, on any error all are removed
     and every destination is left as it was. (Renames are atomic one by one, not as a group: if a
-    rename itself fails, the destinations already renamed are removed again.)"""
+    rename itself fails, the destinations already renamed are removed, so a file they replaced is
+    gone, not restored; callers refuse to overwrite without ``--force``.)"""
     dests = [Path(p) for p in paths]
     temps: list[Path] = []
     try:

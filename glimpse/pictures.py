@@ -117,7 +117,8 @@ def load_pictures(
     progress: bool = True,
     crop: tuple[int, int, int, int] | None = None,
 ) -> Tensor:
-    """Pictures as uint8 (N, C, S, S), each resized to S×S (area-averaged) without cropping
+    """Pictures as uint8 (N, C, S, S), each resized to S×S (area-averaged when shrinking, bicubic
+    when enlarging) without cropping
     (unless a ``crop`` box is given: left, top, right, bottom pixels, applied to every picture)."""
     if size < 1:
         raise PictureError(f"picture size must be a positive number of pixels, got {size}")

@@ -39,6 +39,19 @@ def test_a_protocol_gives_the_same_number_for_the_same_seed():
     assert error_rate(model, data, "mean") == error_rate(model, data, "mean", seed=99)  # no sampling
 
 
+def test_the_random_glimpse_controls_protocols_ignore_the_global_random_state():
+    # the control looks at random places whatever the protocol: its draws come from the seed
+    model, data = small_ram(classes=4, random_glimpses=True), synthetic(200, 0)
+    measured = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        measured.append(all_protocols(model, data, rollouts=2, seed=7))
+        probs = predict(model, data.images, "mean", generator=torch.Generator().manual_seed(7))
+        measured[-1]["probs"] = probs
+    assert torch.equal(measured[0].pop("probs"), measured[1].pop("probs"))
+    assert measured[0] == measured[1]
+
+
 def test_average_is_the_mean_of_its_rollouts():
     model, x = small_ram(classes=4).eval(), synthetic(32, 1).images
     averaged = predict(model, x, "average", 4, torch.Generator().manual_seed(3))

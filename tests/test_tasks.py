@@ -415,6 +415,8 @@ def test_bad_tasks_say_what_to_change():
         task("mnist", size=60).check_digits(28)
     with pytest.raises(UsageError, match="distractors must be >= 0"):
         Task("x", "cluttered", 60, distractors=-1)
+    with pytest.raises(UsageError, match="4 distractors need a cluttered task, not 'translated'"):
+        task("translated", distractors=4)  # would be ignored without a word
     with pytest.raises(UsageError, match="unknown kind 'rotated'"):
         Task("x", "rotated", 60)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="smaller than the 28×28 digits"):
@@ -446,6 +448,7 @@ def test_datasets_are_fixed_by_their_seed(fake):
     assert len(b._chunks) == 1
     assert torch.equal(a.images(), torch.cat([b.images(0, 1000), b.images(1000)]))
     assert not torch.equal(ClutteredMNIST(seed=1, size=100, distractors=8).images(0, 50), a.images(0, 50))
+    assert ClutteredMNIST(size=100, distractors=4).task.scales == 4  # a 100² canvas gets the 100² retina
     # distractors come from the split's own digits
     assert set(a.images().unique().tolist()) <= sums(9, TRAIN_VALUE)
     assert set(ClutteredMNIST(train=False).images().unique().tolist()) <= sums(5, TEST_VALUE)
