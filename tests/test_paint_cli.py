@@ -114,6 +114,22 @@ def test_coarse_to_fine_keeps_the_stroke_budget(painter_ckpt):
     assert p.canvas.shape == (2, 3, 48, 48)
 
 
+def test_coarse_to_fine_gives_every_patch_its_share(painter_ckpt):
+    # a budget too small for 8 × 8 patches of 16² (3 strokes a step each): fewer, larger patches,
+    # each painted, and a budget that ends within a patch step is shared evenly
+    assert plan(200, 512, 64, 10) == (4, 4, 1)  # not 8 × 8, of which only 19 patches would be painted
+    painter = load_model(painter_ckpt, kind="painter")
+    for budget, grid in ((30, 3), (28, 2)):  # 28: 18 on the whole, then 10 of 2 × 2 × 3
+        coarse, g, _ = plan(budget, 128, 16, 3)
+        assert g == grid
+        p = paint_pictures(painter, torch.rand(1, 3, 128, 128), budget)
+        late = torch.cat([s[0] for s in p.steps[coarse:]])  # the patches' strokes
+        centre = (late[:, [0, 1]] + late[:, [4, 5]]) / 2  # both ends lie in the stroke's patch
+        patch = (centre[:, 0] * grid).long() + grid * (centre[:, 1] * grid).long()
+        counts = torch.bincount(patch, minlength=grid * grid)
+        assert counts.min() >= 1 and counts.max() - counts.min() <= 1, counts
+
+
 def test_train_paint_encoder_size_defaults_to_half_the_canvas():
     def args(*argv: str) -> train_paint.Args:
         return parse_args(train_paint.Args, list(argv))
