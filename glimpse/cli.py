@@ -165,7 +165,7 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     mse = (painting.canvas - target).pow(2).mean().item()
     frames = paint_frames(
         target, painting.steps, model.cfg.mode, a.style or model.cfg.style, model.cfg.background,
-        options.frame_scale(a.size), a.outline,
+        options.frame_scale(a.size), a.outline, edge=model.cfg.edge,
     )  # fmt: skip
     outputs = [(png, lambda tmp: final.save(tmp, format="PNG")), (out, lambda tmp: write_gif(frames, tmp, a.fps))]
     if extra:
@@ -181,9 +181,16 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     options.write_together(outputs)
     gif = time.perf_counter() - t0 - painted
     n = sum(s.shape[0] for s in painting.steps)
+    notes = []
+    if a.svg and (a.style or cfg.style) != "flat":
+        notes.append("the SVG is flat: it has no oil texture")
+    if a.crop is not None and (a.crop[2] - a.crop[0]) != (a.crop[3] - a.crop[1]):
+        notes.append(f"the {a.crop[2] - a.crop[0]}×{a.crop[3] - a.crop[1]} crop was squeezed to a square")
     print(
         f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); "
-        f"wrote {png} and {out} ({len(frames)} frames; written in {gif:.2f} s)" + "".join(f" and {p}" for p, _ in extra)
+        f"wrote {png} and {out} ({len(frames)} frames; written in {gif:.2f} s)"
+        + "".join(f" and {p}" for p, _ in extra)
+        + "".join(f"; note: {x}" for x in notes)
     )
     return out
 
@@ -195,7 +202,7 @@ def _write_strokes(strokes, tmp: Path, flag: str) -> None:
 
     if flag == "--svg":
         svg = strokes_svg(strokes.strokes, strokes.height, strokes.width, strokes.channels, strokes.background,
-                          strokes.edge)  # fmt: skip
+                          strokes.edge, mode=strokes.mode)  # fmt: skip
         tmp.write_text(svg, encoding="utf-8")
     else:
         write_strokes_json(strokes, tmp)
@@ -224,8 +231,9 @@ def render_cmd(a: argparse.Namespace) -> Path:
     if out.suffix.lower() == ".svg":
         from glimpse.svg import strokes_svg
 
-        svg = strokes_svg(strokes.strokes, h, w, strokes.channels, strokes.background, strokes.edge)
+        svg = strokes_svg(strokes.strokes, h, w, strokes.channels, strokes.background, strokes.edge, mode=strokes.mode)
         options.write_together([(out, lambda tmp: tmp.write_text(svg, encoding="utf-8"))])
+        style = "flat: an SVG has no oil texture" if style != "flat" else style
     elif gif:
         frames = stroke_frames(strokes, h, w, style, options.frame_scale(max(h, w)))
         options.write_together([(out, lambda tmp: write_gif(frames, tmp, a.fps))])
@@ -250,7 +258,9 @@ def paint_mnist(a: argparse.Namespace) -> Path:
     images = test.float_images(idx).expand(-1, cfg.channels, -1, -1)
     painting = paint_pictures(model, images, cfg.strokes)  # all digits in one batch
     per_digit = [
-        paint_frames(x, [s[i] for s in painting.steps], cfg.mode, cfg.style, cfg.background, 4, a.outline)
+        paint_frames(
+            x, [s[i] for s in painting.steps], cfg.mode, cfg.style, cfg.background, 4, a.outline, edge=cfg.edge
+        )
         for i, x in enumerate(images)
     ]
     from PIL import Image
@@ -393,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--crop", type=int, nargs=4, metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"),
-        help="paint this box (pixels of the picture as a viewer shows it)",
+        help="paint this box (pixels of the picture as a viewer shows it; RIGHT and BOTTOM exclusive); "
+        "a box that is not square is squeezed to the square canvas",
     )  # fmt: skip
     q.add_argument("--out", default="painting.gif", help="GIF to write (a .gif name)")
     q.add_argument("--png", help="final painting as PNG (default: --out with .png; not the same file as --out)")

@@ -35,11 +35,11 @@ def initial_strokes(target: Tensor, n: int, generator: torch.Generator | None = 
     """Coarse-to-fine random strokes coloured from the target. target (B, C, H, W) -> (B, n, 13)"""
     b, c = target.shape[:2]
     dev = target.device
-    s = torch.rand(b, n, STROKE_SIZE, generator=generator).to(dev)
+    s = torch.rand(b, n, STROKE_SIZE, generator=generator).to(dev, target.dtype)  # float64 targets too
     start = s[..., START]
     s[..., END] = (start + (s[..., END] - 0.5) * 0.3).clamp(0, 1)  # short strokes
     s[..., CONTROL] = 0.5 + (s[..., CONTROL] - 0.5) * 0.5
-    frac = torch.linspace(0, 1, n, device=dev)
+    frac = torch.linspace(0, 1, n, device=dev, dtype=target.dtype)
     radius = 0.35 * (1 - frac) + 0.03  # big first, small last
     s[..., RADII] = radius[:, None]
     s[..., OPACITIES] = 0.9

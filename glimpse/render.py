@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from glimpse.filterbank import Window, coarser
 from glimpse.ram import Rollout
 from glimpse.sensor import glimpse_boxes
 from glimpse.soft import SoftRollout
+
+if TYPE_CHECKING:
+    from glimpse.stroke_files import StrokeList
 
 # One colour per retina scale, finest first (the finest is the one the glimpse network sees sharpest).
 SCALE_COLOURS = [(255, 64, 64), (255, 190, 40), (70, 200, 255), (160, 110, 255)]
@@ -152,11 +156,12 @@ def paint_frames(
     outline: bool = False,
     every: int = 1,
     window: bool = True,
+    edge: float = 0.5,
 ) -> list[np.ndarray]:
     """One frame per painting step (or every ``every`` steps): target and canvas side by side,
     optionally with the centre lines of the strokes that step added. Each step paints its strokes
     over the canvas so far, each stroke on its window only (fast mode, :func:`glimpse.canvas.paint_steps`;
-    ``window=False``: on the whole canvas, the earlier path).
+    ``window=False``: on the whole canvas, the earlier path), with the painter's ``edge`` softness.
 
     target: (C, H, W) in [0, 1];  steps: per step, its strokes (n_i, 13)
     returns: frames (H', W', 3) uint8
@@ -172,11 +177,11 @@ def paint_frames(
 
     def one_by_one(canvas: Tensor):  # the earlier path: each step on the whole canvas
         for step in batched:
-            canvas = paint(canvas, step, mode, style)
+            canvas = paint(canvas, step, mode, style, edge)
             yield canvas
 
     # many steps' windows rendered together
-    canvases = paint_steps(canvas, batched, mode, style) if window else one_by_one(canvas)
+    canvases = paint_steps(canvas, batched, mode, style, edge) if window else one_by_one(canvas)
     for i, (strokes, canvas) in enumerate(zip(steps, canvases, strict=True)):
         count += strokes.shape[0]
         if (i + 1) % every and i + 1 != len(steps):
@@ -198,7 +203,9 @@ def paint_frames(
     return frames
 
 
-def stroke_frames(strokes, height: int, width: int, style: str | None = None, scale: int = 1) -> list[np.ndarray]:
+def stroke_frames(
+    strokes: StrokeList, height: int, width: int, style: str | None = None, scale: int = 1
+) -> list[np.ndarray]:
     """One frame per step of a stroke list (:class:`glimpse.stroke_files.StrokeList`): its canvas at
     ``height`` × ``width``, upscaled by ``scale``, each step painted over the last (windowed), with
     the stroke count beneath.  ->  frames (H', W', 3) uint8"""

@@ -128,7 +128,7 @@ def read_strokes_json(path: str | os.PathLike[str]) -> StrokeList:
     strokes = torch.tensor(rows, dtype=torch.float64).to(torch.float32)
     height, width = _side(path, doc, "height"), _side(path, doc, "width")
     channels = doc.get("channels", 3)
-    if channels not in (1, 3) or isinstance(channels, bool):
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels not in (1, 3):  # 3.0 too
         raise _fail(path, f"channels is {channels!r}; a canvas has 1 or 3")
     mode, style = doc.get("mode", "fast"), doc.get("style", "flat")
     if mode not in MODES or style not in STYLES:

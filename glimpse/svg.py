@@ -101,12 +101,17 @@ def strokes_svg(
     background: float = 0.0,
     edge: float = 0.5,
     digits: int = 2,
+    mode: str = "fast",
 ) -> str:
     """The strokes (N, 13), in painting order, on a canvas of ``height`` × ``width`` px filled with
     ``background``, as an SVG document whose viewBox is the canvas (it scales to any size). Each
-    outline is blurred as the canvas softens its strokes' edges (``edge`` px; 0: hard edges)."""
+    outline is blurred as the canvas softens its strokes' edges (``edge`` px; 0: hard edges): the
+    outline the ``fast`` rasteriser paints, or for ``crisp`` the geometric tube it paints. Flat
+    style only (the oil texture is not drawn)."""
+    if mode not in ("fast", "crisp"):
+        raise ValueError(f"mode must be 'fast' or 'crisp', got {mode!r}")
     strokes = strokes.detach().to(torch.float64).cpu()
-    outline_px = stroke_outlines(strokes, height, width)  # (N, P, 2)
+    outline_px = stroke_outlines(strokes, height, width, exact=mode == "fast")  # (N, P, 2)
     blur = math.sqrt(max(edge * edge * math.pi**2 / 3 - 1 / 12, 0.0))  # σ of the edge, less the pixels' box
     boxes = torch.cat([outline_px.amin(1) - 3 * blur, outline_px.amax(1) + 3 * blur], -1).tolist()  # (N, 4)
     outlines = outline_px.tolist()

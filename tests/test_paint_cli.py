@@ -212,3 +212,14 @@ def test_shipped_painters_load():
         path = shipped_checkpoint(kind)
         model = load_model(path, kind="painter")
         assert model.cfg.strokes == strokes
+
+
+def test_the_gif_paints_with_the_painters_edge():
+    from glimpse.render import paint_frames, to_rgb
+
+    steps = list(torch.rand(2, 4, 13, generator=torch.Generator().manual_seed(0)))  # 2 steps of 4 strokes
+    target = torch.rand(3, 20, 20)
+    for edge in (0.5, 2.0):
+        right = paint_frames(target, steps, scale=1, edge=edge)[-1][4:24, 28:48]  # the canvas beside the target
+        canvas = paint(blank(1, 3, 20, 20), torch.cat(steps)[None], edge=edge)[0]
+        assert np.abs(right.astype(int) - np.asarray(to_rgb(canvas, 1)).astype(int)).max() <= 1, edge

@@ -184,3 +184,9 @@ def test_painter_on_gpu_matches_cpu():
         cpu = model.rollout(x).canvases[-1]
         gpu = model.cuda().rollout(x.cuda()).canvases[-1].cpu()
     assert torch.allclose(gpu, cpu, atol=1e-3)
+
+
+def test_fitting_a_float64_target():
+    target = torch.rand(1, 3, 16, 16, dtype=torch.float64)
+    fit = fit_strokes(target, 4, iters=3, generator=torch.Generator().manual_seed(0))
+    assert fit.strokes.dtype == torch.float64 and fit.canvas.dtype == torch.float64

@@ -49,19 +49,19 @@ def test_json_round_trip_gives_the_same_strokes_and_canvas(tmp_path):
 
 
 def test_paint_writes_strokes_that_render_the_png_exactly(painter_ckpt, picture, tmp_path, capsys):
-    base = ["paint", str(picture), "--checkpoint", str(painter_ckpt), "--strokes", "11", "--size", "40"]
+    base = ["paint", str(picture), "--checkpoint", str(painter_ckpt), "--strokes", "17", "--size", "40"]
     out, svg, js = tmp_path / "p.gif", tmp_path / "p.svg", tmp_path / "p.json"
     assert glimpse_main([*base, "--out", str(out), "--svg", str(svg), "--strokes-json", str(js)]) == 0
     assert "p.svg" in capsys.readouterr().out
     s = read_strokes_json(js)
-    assert len(s.strokes) == 11 and s.steps == [3, 8] and (s.height, s.width) == (40, 40)  # a pass, 4 patches
-    assert svg.read_text().startswith("<svg") and svg.read_text().count("<path") == 11
+    assert len(s.strokes) == 17 and s.steps == [3, 3, 11] and (s.height, s.width) == (40, 40)  # 2 passes, 4 patches
+    assert svg.read_text().startswith("<svg") and svg.read_text().count("<path") == 17
     for name, args in (("r.png", []), ("r.gif", ["--size", "80"]), ("r.svg", [])):
         assert glimpse_main(["render", str(js), "--out", str(tmp_path / name), *args]) == 0
     painted, rendered = (np.asarray(Image.open(tmp_path / n)) for n in ("p.png", "r.png"))
     assert np.array_equal(painted, rendered)  # the round trip reproduces the canvas exactly
     with Image.open(tmp_path / "r.gif") as gif:  # one frame per step, shown 3× as paint shows 80² paintings
-        assert gif.n_frames == 2 and gif.size[0] == 3 * 80
+        assert gif.n_frames == 3 and gif.size[0] == 3 * 80
     assert (tmp_path / "r.svg").read_text() == svg.read_text()
 
 
@@ -79,6 +79,7 @@ def test_paint_writes_strokes_that_render_the_png_exactly(painter_ckpt, picture,
         (json.dumps({"strokes": [[0.5] * 13], "steps": [2]}), "adding up to the 1 strokes"),
         (json.dumps({"strokes": [[0.5] * 13], "width": 0}), "width is 0"),
         (json.dumps({"strokes": [[0.5] * 13], "style": "watercolour"}), "style 'watercolour'"),
+        (json.dumps({"strokes": [[0.5] * 13], "channels": 3.0}), "channels is 3.0"),
     ],
 )
 def test_bad_stroke_files_are_named(tmp_path, capsys, content, message):

@@ -55,3 +55,14 @@ def test_outlines_follow_the_stroke_the_canvas_paints():
     r = (1 / 256 + 0.2 / 4) * 64
     sides = outline[5 : SAMPLES - 5, 1]  # away from the caps
     assert torch.allclose(sides, torch.full_like(sides, 32 + r), atol=0.05)
+
+
+def test_a_crisp_painters_svg_draws_the_crisp_tube():
+    # the crisp rasteriser paints the geometric tube B(t) ± r n̂, not the stamps' outline
+    strokes = torch.rand(60, 13, generator=torch.Generator().manual_seed(2))
+    crisp = paint(blank(1, 3, 96, 96), strokes[None], "crisp")[0].permute(1, 2, 0).numpy()
+    as_crisp = float(((rendered(strokes_svg(strokes, 96, 96, mode="crisp"), 96) - crisp) ** 2).mean())
+    as_fast = float(((rendered(strokes_svg(strokes, 96, 96), 96) - crisp) ** 2).mean())
+    assert as_crisp <= 1e-3 and as_crisp < as_fast, (as_crisp, as_fast)
+    with pytest.raises(ValueError, match="mode"):
+        strokes_svg(strokes, 96, 96, mode="oil")
