@@ -3,13 +3,14 @@
     python -m bench.draw_speed                       # the paper's MNIST model (T=64, 256/256, z=100, 2×2 / 5×5)
     python -m bench.draw_speed --no-attention --threads 1
 
-The straightforward version below shares the model's parameters (so both compute the same numbers;
-checked before timing) and is written as a typical port would be: one Python step at a time,
-the image and the error image read separately, the encoder input concatenated, each head its own
-linear layer, the KL accumulated per step, and sampling running the decoder and writing one step
-at a time. ``glimpse.draw`` instead folds the heads and the encoder's share of h^dec into one
-product, reads both images in one, precomputes the no-attention encoder's image share once, sums
-the KL after the loop, and samples with one fused decoder call and all writes batched.
+The straightforward version (:mod:`glimpse.draw_reference`) shares the model's parameters (so
+both compute the same numbers; checked before timing) and is written as a typical port would be:
+one Python step at a time, the image and the error image read separately, the encoder input
+concatenated, each head its own linear layer, the KL accumulated per step, and sampling running the
+decoder and writing one step at a time. ``glimpse.draw`` instead folds the heads and the encoder's
+share of h^dec into one product, reads both images in one, precomputes the no-attention encoder's
+image share once, sums the KL after the loop, and samples with one fused decoder call and all
+writes batched.
 
 Training images/s: forward, backward and an Adam step on binarised digits (random ones: the speed
 does not depend on the data). Sampling images/s: prior samples with every canvas kept.
@@ -27,67 +28,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from glimpse.draw import DRAW, DRAWConfig, DRAWLoss, bernoulli_nll
-from glimpse.filterbank import filterbank, read_patch, window, write
+from glimpse.draw import DRAW, DRAWConfig
+from glimpse.draw_reference import straight_loss, straight_sample
 
 RESULTS = Path(__file__).parent / "results" / "draw_speed.json"
-
-
-# --- the straightforward version ---------------------------------------------------------------
-def straight_read(m: DRAW, x: Tensor, x_hat: Tensor, h_dec: Tensor) -> Tensor:
-    c = m.cfg
-    if not c.attention:
-        return torch.cat([x.flatten(1), x_hat.flatten(1)], 1)
-    w = window(m.read_window(h_dec), c.height, c.width, c.read_n)
-    fx, fy = filterbank(w, c.height, c.width, c.read_n)
-    return torch.cat([read_patch(x, fx, fy, w.gamma).flatten(1), read_patch(x_hat, fx, fy, w.gamma).flatten(1)], 1)
-
-
-def straight_write(m: DRAW, h_dec: Tensor) -> Tensor:
-    c = m.cfg
-    patch = m.write_patch(h_dec)
-    if not c.attention:
-        return patch.view(-1, c.channels, c.height, c.width)
-    w = window(m.write_window(h_dec), c.height, c.width, c.write_n)
-    fx, fy = filterbank(w, c.height, c.width, c.write_n)
-    return write(patch.view(-1, c.channels, c.write_n, c.write_n), fx, fy, w.gamma)
-
-
-def straight_loss(m: DRAW, x: Tensor, eps: Tensor) -> DRAWLoss:
-    """The negative bound one step at a time; eps: (T, B, Z) the posterior noise."""
-    c = m.cfg
-    b = x.shape[0]
-    enc_state, dec_state = m.encoder.initial_state(b), m.decoder.initial_state(b)
-    h_dec = dec_state[0][-1]
-    canvas = m.canvas0.expand(b, -1, -1, -1)
-    kl = x.new_zeros(b)
-    for t in range(c.steps):
-        x_hat = x - torch.sigmoid(canvas)
-        r = straight_read(m, x, x_hat, h_dec)
-        h_enc, enc_state = m.encoder.step(torch.cat([r, h_dec], 1), enc_state)
-        q = m.sampler(h_enc)
-        mu, log_sigma = q[:, : c.z_size], q[:, c.z_size :]
-        sigma = torch.exp(log_sigma)
-        z = mu + sigma * eps[t]
-        kl = kl + 0.5 * torch.sum(mu**2 + sigma**2 - 2 * log_sigma - 1, 1)
-        h_dec, dec_state = m.decoder.step(z, dec_state)
-        canvas = canvas + straight_write(m, h_dec)
-    rec = bernoulli_nll(canvas, x)
-    return DRAWLoss((rec + kl).mean(), rec.mean(), kl.mean())
-
-
-@torch.no_grad()
-def straight_sample(m: DRAW, z: Tensor) -> Tensor:
-    """Prior samples one step at a time; z: (T, n, Z) -> canvases (T, n, C, H, W)."""
-    n = z.shape[1]
-    dec_state = m.decoder.initial_state(n)
-    canvas = m.canvas0.expand(n, -1, -1, -1)
-    canvases = []
-    for t in range(m.cfg.steps):
-        h_dec, dec_state = m.decoder.step(z[t], dec_state)
-        canvas = canvas + straight_write(m, h_dec)
-        canvases.append(canvas)
-    return torch.stack(canvases)
 
 
 # --- timing -----------------------------------------------------------------------------------

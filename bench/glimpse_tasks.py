@@ -189,6 +189,9 @@ def table(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return
     if not argv or argv[0] not in ("train", "table"):
         sys.exit(__doc__)
     (train if argv[0] == "train" else table)(argv[1:])

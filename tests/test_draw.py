@@ -68,8 +68,8 @@ def test_rollout_records_every_step():
 @pytest.mark.parametrize("attention", [True, False])
 def test_fused_rollout_equals_the_straightforward_loop(core, attention):
     """The folded heads, the projected encoder input and the batched KL compute the same bound
-    (and gradients) as the step-by-step version in bench/draw_speed.py."""
-    from bench.draw_speed import straight_loss
+    (and gradients) as the step-by-step version, glimpse.draw_reference."""
+    from glimpse.draw_reference import straight_loss
 
     cfg = DRAWConfig(**SMALL, attention=attention, core=core, channels=2)
     model = DRAW(cfg)
