@@ -20,9 +20,10 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from glimpse.canvas import blank, paint, stroke_colour
+from glimpse.coverage import tube_coverage
 from glimpse.errors import UsageError
 from glimpse.render import to_rgb
-from glimpse.stamps import fast_fields, tube_coverage
+from glimpse.stamps import fast_fields
 from glimpse.strokes import MODES, STROKE_SIZE, STYLES
 
 from .episodes import episode_uniforms, key_from, option_tensor, reset_options, uniform_ints

@@ -10,7 +10,7 @@ Strokes are grouped by how many stamps they need, so a batch of mostly broad str
 for its thinnest one.
 
 The per-pixel step from the stamp fields to α is a pure function with its gradient written out
-(:func:`tube_coverage`, :func:`tube_coverage_grad`). :func:`compile_canvas` switches on
+(:mod:`glimpse.coverage`). :func:`compile_canvas` switches on
 torch.compile'd kernels: the stamp fields (forward and backward), and the per-pixel step and its
 written-out gradient, each one loop over the pixels that writes (or reads) its stroke group's rows
 of the output.
@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from glimpse.coverage import HALF_MAX, SIGMA_MIN, coverage_grad_from, coverage_into, guarded, tube_coverage
 from glimpse.strokes import (
     CONTROL,
     END,
@@ -46,9 +47,7 @@ from glimpse.strokes import (
     radius_px,
 )
 
-HALF_MAX = math.sqrt(2 * math.log(2))  # the tube's Gaussian σ is r / HALF_MAX: field 0.5 at the radius
 SPACING = 1.5  # stamp spacing in units of σ (the summed field ripples by 0.03 %)
-SIGMA_MIN = 0.4  # px: thinner strokes are drawn as 0.4 px Gaussians (their area is kept by the edge)
 END_WEIGHT = 0.7  # extra weight of the end stamps (round caps)
 DOT = 1e-3  # px: a stroke whose control polygon is shorter is a dot, its stamps even in t
 
@@ -146,83 +145,6 @@ def _stamp_fields(strokes: Tensor, u: Tensor, height: int, width: int) -> tuple[
     return _fields(strokes, *stamps, pixel_centres(width, strokes), pixel_centres(height, strokes))
 
 
-def _guarded(density: Tensor) -> tuple[Tensor, Tensor]:
-    """Where any stamp reaches (density > 1e-30), and the density with 1 elsewhere, safe to divide by."""
-    inside = density > 1e-30
-    return inside, torch.where(inside, density, torch.ones_like(density))
-
-
-def _tube_terms(density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> tuple[Tensor, ...]:
-    """The per-pixel quantities shared by :func:`tube_coverage` and its gradient.
-
-    density, tfield: (N, H, W);  ends: (N, 4)
-    returns inside, D (1 outside), t, r, o, σ, -2 ln D, u, sigmoid((r - u σ)/edge), each (N, H, W)
-    """
-    inside, safe = _guarded(density)
-    # divide (not multiply by 1/safe): the division's backward, grad·(f/safe)/safe, stays finite in
-    # float32 where 1/safe² would overflow
-    t = tfield / safe
-    r0, dr, o0, do = (ends[:, i, None, None] for i in range(4))
-    r, o = r0 + dr * t, o0 + do * t
-    sig_loc = (r * (1 / HALF_MAX)).clamp_min(SIGMA_MIN)
-    log_term = -2 * safe.log()
-    u = log_term.clamp_min(0).add(1e-8).sqrt()  # distance in σ of a straight tube
-    sig = torch.sigmoid((r - u * sig_loc) * (1 / edge))
-    return inside, safe, t, r, o, sig_loc, log_term, u, sig
-
-
-def tube_coverage(density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> Tensor:
-    """Coverage from the two stamp fields: density D and the D-weighted curve parameter T.
-
-    The field of a straight tube of Gaussians is D = exp(-d²/2σ²), so d = σ sqrt(-2 ln D). The
-    local curve parameter is t = T / D; radius and opacity are linear in t along the stroke,
-    r = r₀ + Δr t and o = o₀ + Δo t (``ends`` holds r₀, Δr in px and o₀, Δo), σ = max(r / 1.177,
-    0.4 px), and α = o sigmoid((r - d) / edge).
-
-    density, tfield: (N, H, W);  ends: (N, 4)  ->  α (N, H, W)
-    """
-    inside, _, _, _, o, _, _, _, sig = _tube_terms(density, tfield, ends, edge)
-    return torch.where(inside, o * sig, torch.zeros_like(sig))
-
-
-def tube_coverage_grad(
-    density: Tensor, tfield: Tensor, ends: Tensor, grad_alpha: Tensor, edge: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The gradient of :func:`tube_coverage` with respect to its fields and ends, written out.
-
-    With σ = sigmoid(z), z = (r - u s)/edge, u = sqrt(-2 ln D), α = o σ, g = o σ (1 - σ) / edge:
-        ∂α/∂r = g (1 - u s'),   ∂α/∂o = σ,   ∂α/∂t = Δr ∂α/∂r + Δo ∂α/∂o =: A,
-        ∂α/∂D = (g s / u - A t) / D,   ∂α/∂T = A / D,
-    and the ends collect Σ ∂α/∂r, Σ t ∂α/∂r, Σ ∂α/∂o, Σ t ∂α/∂o over the pixels.
-
-    density, tfield, grad_alpha: (N, H, W);  ends: (N, 4)  ->  (N, H, W), (N, H, W), (N, 4)
-    """
-    inside, safe, t, r, o, sig_loc, log_term, u, sig = _tube_terms(density, tfield, ends, edge)
-    sig_slope = (r * (1 / HALF_MAX) > SIGMA_MIN).to(r.dtype) * (1 / HALF_MAX)  # s' = dσ/dr
-    grad = torch.where(inside, grad_alpha, torch.zeros_like(safe))
-    g = o * sig * (1 - sig) * (1 / edge) * grad
-    d_r = g * (1 - u * sig_slope)
-    d_o = sig * grad
-    d_t = ends[:, 1, None, None] * d_r + ends[:, 3, None, None] * d_o
-    su = torch.where(log_term > 0, sig_loc / u, torch.zeros_like(safe))
-    d_density = (g * su - d_t * t) / safe
-    d_tfield = d_t / safe
-    d_ends = torch.stack([d_r.sum((1, 2)), (d_r * t).sum((1, 2)), d_o.sum((1, 2)), (d_o * t).sum((1, 2))], -1)
-    return d_density, d_tfield, d_ends
-
-
-def _coverage_into(out: Tensor, rows: Tensor, density: Tensor, tfield: Tensor, ends: Tensor, edge: float) -> None:
-    """out[rows] = tube_coverage(...), in place (one loop over the pixels when compiled)."""
-    out.index_copy_(0, rows, tube_coverage(density, tfield, ends, edge))
-
-
-def _coverage_grad_from(
-    grad_out: Tensor, rows: Tensor, density: Tensor, tfield: Tensor, ends: Tensor, edge: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """tube_coverage_grad for the rows of the assembled gradient that belong to one stroke group."""
-    return tube_coverage_grad(density, tfield, ends, grad_out.index_select(0, rows), edge)
-
-
 # torch.compile fuses each of the per-pixel functions above into one loop over the pixels, and the
 # stamp fields' small operations into a few kernels (bench/README.md). Off by default: the first
 # call compiles for about 40 s (cached on disk after that). Turn on with compile_canvas() or
@@ -265,13 +187,13 @@ class _CompiledTube(torch.autograd.Function):
         ctx.edge, ctx.rows = edge, rows
         out = density.new_empty(sum(len(r) for r in rows), *density.shape[1:])
         for i, r in enumerate(rows):
-            _compiled(_coverage_into)(out, r, *fields[3 * i : 3 * i + 3], edge)
+            _compiled(coverage_into)(out, r, *fields[3 * i : 3 * i + 3], edge)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         fields, grad_out, rows = ctx.saved_tensors, grad_out.contiguous(), ctx.rows
-        grad_from = _compiled(_coverage_grad_from)
+        grad_from = _compiled(coverage_grad_from)
         return (
             None,
             None,
@@ -327,7 +249,7 @@ def fast_alpha(strokes: Tensor, height: int, width: int, edge: float = 0.5, styl
     else:  # autograd through the pure function: it keeps the per-pixel terms, faster than recomputing
         alpha = _in_stroke_order([tube_coverage(*part, edge) for part in parts], rows)
     if style == "oil":
-        t = _in_stroke_order([tfield / _guarded(density)[1] for density, tfield, _ in parts], rows)  # (N, H, W)
+        t = _in_stroke_order([tfield / guarded(density)[1] for density, tfield, _ in parts], rows)  # (N, H, W)
         xs, ys = pixel_centres(width, strokes), pixel_centres(height, strokes)
         alpha = alpha * bristles(brush_offset(strokes, t, xs, ys, height, width), t, strokes, height, width)
     return alpha
@@ -451,7 +373,7 @@ def fast_alpha_windows(
             density, tfield, ends = _fields(s, pts[sel], t[sel], sigma[sel], w[sel], radii[sel], xs, ys)
             alpha = tube_coverage(density, tfield, ends, edge)  # (k, wh, ww)
             if style == "oil":
-                tt = tfield / _guarded(density)[1]
+                tt = tfield / guarded(density)[1]
                 across = brush_offset(s, tt, xs, ys.transpose(1, 2), height, width)
                 alpha = alpha * bristles(across, tt, s, height, width)
             for j, a in zip(rows[sel].tolist(), alpha.unbind(0), strict=True):

@@ -55,7 +55,7 @@ def stroke_outlines(strokes: Tensor, height: int, width: int, exact: bool = True
     """Closed outlines of the strokes, px, in the canvas's pixel frame ((0, 0) its top-left corner).
 
     With ``exact`` each vertex lies where the fast rasteriser's coverage falls to half the stroke's
-    opacity (d = r in :func:`glimpse.stamps.tube_coverage`), found by bisection along its ray from
+    opacity (d = r in :func:`glimpse.coverage.tube_coverage`), found by bisection along its ray from
     the stamp fields evaluated at that point: the outline of the stroke the canvas paints, fuller
     caps of short, broad strokes included. Otherwise the geometric outline, B(t) ± r(t) n̂(t).
 

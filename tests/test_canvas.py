@@ -20,7 +20,8 @@ from glimpse.canvas import (
     stroke_alpha,
     stroke_colour,
 )
-from glimpse.stamps import fast_alpha, fast_fields, tube_coverage, tube_coverage_grad
+from glimpse.coverage import tube_coverage, tube_coverage_grad
+from glimpse.stamps import fast_alpha, fast_fields
 from glimpse.strokes import COLOUR, OPACITIES, RADII
 
 
