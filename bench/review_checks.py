@@ -8,6 +8,10 @@
   of the mean is about 1 / (σ √n).
 - ``clamped_draws``: the fraction of the shipped RAMs' sampled locations that the clamp to [-1, 1]
   moved, one stochastic rollout on the first 2,000 test images of their task (seed 0).
+- ``coarse_to_fine``: the shipped face painter on the public astronaut (the README's crop) at 512²
+  with 200 strokes: squared error, on the top and bottom halves too, and how many of the patch
+  strokes lie in the bottom half. ``--only coarse_to_fine`` runs it alone (for example against an
+  older library: ``PYTHONPATH=/path/to/old/checkout python -m bench.review_checks --only ...``).
 - ``hairline``: a 0.25 px hairline through a row of pixel centres on 64², 0.59 of the side long,
   its control point on the middle or on either end: the fast rasteriser's coverage along the row
   (away from the caps) against the crisp rasteriser's exact tube, with the stamps evenly spaced
@@ -65,13 +69,42 @@ def hairline() -> dict[str, dict[str, float]]:
     return out
 
 
+def coarse_to_fine(root: str | None, size: int = 512, strokes: int = 200) -> dict[str, float]:
+    from glimpse.painting import paint_picture, plan
+    from glimpse.pictures import load_picture
+
+    painter = load_shipped("painter")
+    picture = Path(root or "data") / "public" / "astronaut.png"
+    target = load_picture(picture, size, crop=(110, 0, 350, 290))
+    painting = paint_picture(painter, target, strokes)
+    error = (painting.canvas - target).pow(2)
+    coarse, grid, _ = plan(strokes, size, painter.cfg.size, painter.cfg.strokes_per_step)
+    late = torch.cat(painting.steps[coarse:])
+    centres = (late[:, 1] + late[:, 5]) / 2
+    return {
+        "plan": [coarse, grid],
+        "error": error.mean().item(),
+        "error_top": error[:, : size // 2].mean().item(),
+        "error_bottom": error[:, size // 2 :].mean().item(),
+        "patch_strokes": late.shape[0],
+        "patch_strokes_in_bottom_half": int((centres > 0.5).sum()),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", type=Path, default=None, help="JSON to write (default: print only)")
+    p.add_argument("--only", choices=["score_bias", "clamped_draws", "coarse_to_fine", "hairline"])
     a = p.parse_args()
     torch.set_num_threads(2)
-    results = {"score_bias": score_bias(), "clamped_draws": clamped_draws(a.data_root), "hairline": hairline()}
+    checks = {
+        "score_bias": score_bias,
+        "clamped_draws": lambda: clamped_draws(a.data_root),
+        "coarse_to_fine": lambda: coarse_to_fine(a.data_root),
+        "hairline": hairline,
+    }
+    results = {name: check() for name, check in checks.items() if a.only in (None, name)}
     text = json.dumps(results, indent=2)
     print(text)
     if a.out:
