@@ -46,11 +46,11 @@ static void stamps(const float *s, int n, int h, int w, const float *p, const fl
                    float *px, float *py, float *t, float *sigma, float *weight, float *seg) {
   float step = 1.0f / (n - 1); /* torch.linspace(0, 1, n) in float32 */
   float cx = s[0] + (s[4] - s[0]) * s[2], cy = s[1] + (s[5] - s[1]) * s[3];
-  float a = legs[0], b = legs[1];
+  float polygon = legs[0] + legs[1], a = legs[0] / fmaxf(polygon, p[DOT]), b = legs[1] / fmaxf(polygon, p[DOT]);
   for (int j = 0; j < n; j++) {
     float f = j < n / 2 ? j * step : 1.0f - (n - 1 - j) * step; /* a fraction of the arc length */
-    float root = sqrtf((1 - f) * a * a + f * b * b + 1e-12f);
-    float u = a + b > p[DOT] ? f * (a + b) / (a + root) : f; /* arc_params: the curve parameter */
+    float root = sqrtf(a * a + f * (b * b - a * a) + 1e-12f); /* torch.lerp(a², b², f) */
+    float u = polygon > p[DOT] ? f / (a + root) : f;         /* arc_params: the curve parameter */
     float k0 = (1 - u) * (1 - u), k1 = 2 * u * (1 - u), k2 = u * u;
     px[j] = (k0 * s[0] + k1 * cx + k2 * s[4]) * w;
     py[j] = (k0 * s[1] + k1 * cy + k2 * s[5]) * h;

@@ -306,7 +306,7 @@ def draw_cmd(a: argparse.Namespace) -> Path:
 
 
 def check_digit_grid(a: argparse.Namespace, n: int, flag: str) -> Path:
-    """Check the options :func:`_digit_grid` adds (and --seed); returns the GIF's path."""
+    """Check the options :func:`glimpse.cli._digit_grid` adds (and --seed); returns the GIF's path."""
     out = Path(a.out)
     options.count(n, flag, 1, MAX_DIGITS)
     options.count(a.cols, "--cols")

@@ -53,7 +53,9 @@ DOT = 1e-3  # px: a stroke whose control polygon is shorter is a dot, its stamps
 
 
 def _legs(strokes: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
-    """|P1 - P0| and |P2 - P1| in px: the control polygon's legs. (N, 13) -> (N,), (N,)"""
+    """|P1 - P0| and |P2 - P1| in px: the control polygon's legs, in float32 at least (a float16
+    square of 256 px overflows). (N, 13) -> (N,), (N,)"""
+    strokes = strokes.to(torch.promote_types(strokes.dtype, torch.float32))
     chord = (strokes[:, END] - strokes[:, START]) * strokes.new_tensor([width, height])  # P2 - P0
     lean = chord * strokes[:, CONTROL]  # P1 - P0 (the control point is relative to the ends)
     return lean.norm(dim=-1), (chord - lean).norm(dim=-1)
@@ -80,10 +82,11 @@ def arc_params(strokes: Tensor, u: Tensor, height: int, width: int) -> Tensor:
     where a leg is long. Exact for straight strokes; t = u when |A| = |B| and for dots.
     """
     a, b = (leg[:, None] for leg in _legs(strokes, height, width))  # (N, 1) px
-    # the root of S(t) = u (a + b), rationalised; 1e-12 px² keeps sqrt's gradient finite at 0
-    root = torch.lerp(a * a, b * b, u).add_(1e-12).sqrt_()  # (N, n)
     length = a + b
-    return torch.where(length > DOT, u * length / (a + root), u)
+    a, b = a / length.clamp_min(DOT), b / length.clamp_min(DOT)  # legs as fractions of the polygon
+    # the root of S(t) = u (a + b), rationalised; 1e-12 keeps sqrt's gradient finite at 0
+    root = torch.lerp(a * a, b * b, u.to(a.dtype)).add_(1e-12).sqrt_()  # (N, n)
+    return torch.where(length > DOT, u / (a + root), u).to(u.dtype)  # u's dtype again
 
 
 def _stamps(strokes: Tensor, u: Tensor, height: int, width: int) -> tuple[Tensor, ...]:

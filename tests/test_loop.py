@@ -53,6 +53,18 @@ def test_a_moved_run_resumes_where_it_is_now(pics, tmp_path):
     assert json.loads((tmp_path / "b" / "results.json").read_text())["epochs"] == 2
 
 
+def test_a_painter_run_saved_with_the_old_init_option_resumes(pics, tmp_path):
+    import torch
+
+    out = tmp_path / "run"
+    paint.main(tiny(pics, out, "--epochs", "1"))
+    last = torch.load(out / "last.pt", weights_only=True)
+    last["args"]["init"] = None  # train.paint's --init, folded into --init-from on 2026-12-01
+    torch.save(last, out / "last.pt")
+    paint.main(["--out", str(out), "--resume", "--epochs", "2", "--no-progress", "--threads", "1"])
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+
+
 def test_resume_names_the_options_it_cannot_change(pics, tmp_path, capsys):
     out = tmp_path / "run"
     paint.main(tiny(pics, out, "--epochs", "1"))

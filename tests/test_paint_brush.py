@@ -1,5 +1,5 @@
 """The brush painter (issue 20): `--brush A` keeps every stroke at least A × as long as it is wide,
-in the strokes the training paints and learns from, and `--init` starts it from another painter."""
+in the strokes the training paints and learns from, and `--init-from` starts it from another painter."""
 
 from __future__ import annotations
 

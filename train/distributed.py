@@ -3,13 +3,13 @@
     torchrun --nproc_per_node 2 -m train.ram --device cpu     # gloo on the CPU
     torchrun --nproc_per_node 8 -m train.ram --device cuda    # NCCL, one GPU per process
 
-Every process draws the same global batch (the batch generator has the same seed everywhere),
-takes its contiguous shard, and PyTorch's ``DistributedDataParallel`` averages the gradients, so
-the update is the single-process update of the whole batch for any loss that is a mean over the
-batch. Rank 0 alone writes checkpoints, logs and results; ``last.pt`` keeps every process's random
-state, so that ``--resume`` under torchrun (with as many processes) continues exactly. Without
-``torchrun`` (no ``WORLD_SIZE``) nothing here does anything, and a run is exactly a single-process
-run.
+Every process draws the same global batch (the batch generator has the same seed everywhere), takes
+its contiguous shard, and PyTorch's ``DistributedDataParallel`` averages the gradients, so the
+update is the single-process update of the whole batch for any loss that is a mean over the batch.
+Rank 0 alone writes checkpoints, logs and results; ``last.pt`` keeps every process's random state,
+so that ``--resume`` under torchrun (with as many processes, from a ``last.pt`` written since
+2026-12-01) continues exactly. Without ``torchrun`` (no ``WORLD_SIZE``) nothing here does anything,
+and a run is exactly a single-process run.
 """
 
 from __future__ import annotations

@@ -304,15 +304,20 @@ def init_weights(model: nn.Module, path: str, kind: str) -> None:
 
 def _rng_of_this_process(ckpt: dict[str, Any], d: distributed.Dist, seed: int) -> dict[str, Any]:
     """The random state this process resumes with: its own from ``last.pt`` when the run had as many
-    processes; otherwise (another number of processes) rank 0's batch order and a fresh stream of
-    noise per process, so that processes never draw the same noise."""
+    processes (and was saved since every process's state is: 2026-12-01); otherwise rank 0's batch
+    order and, for every other process, fresh streams of noise (CPU and GPU) that depend on its rank
+    and the epoch, so that processes never draw the same noise. Only the first case is exact."""
     ranks = ckpt.get("rng_ranks")
     if ranks is not None and len(ranks) == d.world:
         return ranks[d.rank]
     if d.rank == 0:
         return ckpt["rng"]
-    fresh = torch.Generator().manual_seed(seed + d.rank + 7919 * (ckpt["epoch"] + 1)).get_state()
-    return {"torch": fresh, "generators": ckpt["rng"]["generators"]}  # a GPU keeps its seed + rank
+    key = seed + d.rank + 7919 * (ckpt["epoch"] + 1)
+    state = {"torch": torch.Generator().manual_seed(key).get_state(), "generators": ckpt["rng"]["generators"]}
+    if torch.cuda.is_available():
+        gpus = range(torch.cuda.device_count())
+        state["cuda"] = [torch.Generator(f"cuda:{i}").manual_seed(key).get_state() for i in gpus]
+    return state
 
 
 def _launcher(d: distributed.Dist) -> str:

@@ -33,6 +33,9 @@ def saved_options(cls: type[A], saved: dict[str, Any]) -> A:
     values: dict[str, Any] = {}
     for k, v in saved.items():
         values.update(v if isinstance(v, dict) else {k: v})
+    if values.get("init") is not None:  # train.paint's --init, now the loop's --init-from
+        values.setdefault("init_from", values["init"])
+    values.pop("init", None)  # ... whose runs saved init: None
     known = {f.name for _, f, _ in options(cls)}
     unknown = sorted(set(values) - known - _derived(cls))
     if unknown:
