@@ -27,10 +27,10 @@ enum { HALF_MAX, SIGMA_MIN, SPACING, END_WEIGHT, MAX_STAMPS, CUTOFF, LUMA_R, LUM
 /* The stamp count of one stroke (13 numbers): stamps_needed rounded up to a power of two, as
  * _stamp_groups does. Also returns the radii (px) and the control polygon's legs |P1-P0|, |P2-P1| (px). */
 static int stamp_count(const float *s, int h, int w, const float *p, float *radius, float *legs) {
-  float x0 = s[0] * w, y0 = s[1] * h, x2 = s[4] * w, y2 = s[5] * h;
-  float x1 = x0 + (x2 - x0) * s[2], y1 = y0 + (y2 - y0) * s[3];
-  legs[0] = sqrtf((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0));
-  legs[1] = sqrtf((x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1));
+  float cx = (s[4] - s[0]) * w, cy = (s[5] - s[1]) * h; /* the chord P2 - P0, as _legs */
+  float lx = cx * s[2], ly = cy * s[3];                  /* P1 - P0 */
+  legs[0] = sqrtf(lx * lx + ly * ly);
+  legs[1] = sqrtf((cx - lx) * (cx - lx) + (cy - ly) * (cy - ly));
   float side = (h + w) / 2.0f;
   radius[0] = (1.0f / 256 + s[6] / 4) * side;
   radius[1] = (1.0f / 256 + s[7] / 4) * side;
@@ -49,8 +49,9 @@ static void stamps(const float *s, int n, int h, int w, const float *p, const fl
   float polygon = legs[0] + legs[1], a = legs[0] / fmaxf(polygon, p[DOT]), b = legs[1] / fmaxf(polygon, p[DOT]);
   for (int j = 0; j < n; j++) {
     float f = j < n / 2 ? j * step : 1.0f - (n - 1 - j) * step; /* a fraction of the arc length */
-    float root = sqrtf(a * a + f * (b * b - a * a) + 1e-12f); /* torch.lerp(a², b², f) */
-    float u = polygon > p[DOT] ? f / (a + root) : f;         /* arc_params: the curve parameter */
+    double a2 = (double)a * a, b2 = (double)b * b; /* arc_params, in double: closer to either rounding */
+    double root = sqrt(a2 + f * (b2 - a2) + 1e-12);
+    float u = polygon > p[DOT] ? (float)(f / (a + root)) : f; /* the curve parameter */
     float k0 = (1 - u) * (1 - u), k1 = 2 * u * (1 - u), k2 = u * u;
     px[j] = (k0 * s[0] + k1 * cx + k2 * s[4]) * w;
     py[j] = (k0 * s[1] + k1 * cy + k2 * s[5]) * h;
