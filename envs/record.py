@@ -12,7 +12,9 @@ import gymnasium as gym
 import numpy as np
 
 from glimpse.errors import UsageError
-from glimpse.render import write_gif
+from glimpse.render import tile_grid, write_gif
+
+MAX_TILES = 16  # environments drawn in a grid, as the batched environments' render() draws them
 
 Policy = Callable[[Any], Any]
 
@@ -53,14 +55,27 @@ def record_batch(
     fps: float | None = None,
 ) -> Path:
     """Play one episode of every environment of a batched environment (they run in lockstep) with
-    ``policy(obs) -> actions`` (random if None) and write the render grids to a GIF at ``path``."""
+    ``policy(obs) -> actions`` (random if None) and write the render grids to a GIF at ``path``.
+    Gymnasium's own vector environments (``SyncVectorEnv``, ``AsyncVectorEnv``) render a frame per
+    environment; those are laid out in the same grid."""
     _check_renders(venv)
     obs, _ = venv.reset(seed=seed, options=options)
-    frames = [venv.render()]
+    frames = [_grid(venv.render())]
     done = np.zeros(venv.num_envs, dtype=bool)
     while not done.all():
         actions = venv.action_space.sample() if policy is None else policy(obs)
         obs, _, terminated, truncated, _ = venv.step(actions)
-        frames.append(venv.render())
+        frames.append(_grid(venv.render()))
         done |= np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
     return write_gif(frames, path, fps or venv.metadata.get("render_fps", 2))
+
+
+def _grid(rendered: Any) -> np.ndarray:
+    """A batched environment's render, one image: the grid it drew, or its per-environment frames
+    (Gymnasium's vector environments) tiled 4 wide, the first ``MAX_TILES``."""
+    if isinstance(rendered, (tuple, list)):
+        from PIL import Image
+
+        frames = [Image.fromarray(np.asarray(f)) for f in rendered[:MAX_TILES]]
+        return np.asarray(tile_grid(frames, cols=min(len(frames), 4)))
+    return rendered

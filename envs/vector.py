@@ -106,7 +106,7 @@ class _TensorVectorEnv(VectorEnv):
         self._begin(idx, options)
         self._started = True
         self._autoreset[idx] = False
-        self._record_path()
+        self._record_path(replace=len(idx) < self.num_envs)
         return self._observation(), {}
 
     def _next_episodes(self, idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -119,7 +119,7 @@ class _TensorVectorEnv(VectorEnv):
         if not self._started:
             raise ResetNeeded("call reset() before step()")
 
-    def _record_path(self) -> None:
+    def _record_path(self, replace: bool = False) -> None:
         pass
 
     def _out(self, x: Tensor) -> Tensor | np.ndarray:
@@ -171,10 +171,15 @@ class GlimpseVectorEnv(_TensorVectorEnv):
         self._frames[idx], self._labels[idx], self._loc[idx] = frames, labels, loc
         self._pred[idx] = -1
 
-    def _record_path(self) -> None:
-        """Keep the last T + 1 locations of every environment (for render only)."""
+    def _record_path(self, replace: bool = False) -> None:
+        """Keep the last T + 1 locations of every environment (for render only). ``replace``: a
+        reset of some environments, whose path restarts at their new location; the others have not
+        moved, so the last locations are replaced rather than appended to."""
         if self.render_mode is not None:
-            self._paths = [*self._paths[-self.horizon :], self._loc.clone()]
+            if replace and self._paths:
+                self._paths[-1] = self._loc.clone()
+            else:
+                self._paths = [*self._paths[-self.horizon :], self._loc.clone()]
 
     def step(self, actions: Any):
         self._check_started()

@@ -198,7 +198,8 @@ def densest_window(images: Tensor, side: int) -> Tensor:
     h, w = images.shape[-2:]
     if not 1 <= side <= min(h, w):
         raise ValueError(f"window side must lie in [1, {min(h, w)}] for {h}×{w} images, got {side}")
-    ink = images.float().sum(1)  # (B, H, W)
+    # float64 (but on MPS, which has none): the table's sums are then exact, so tied windows tie
+    ink = images.to(torch.float32 if images.device.type == "mps" else torch.float64).sum(1)  # (B, H, W)
     table = F.pad(ink.cumsum(1).cumsum(2), (1, 0, 1, 0))  # (B, H + 1, W + 1) sums above-left
     sums = (
         table[:, side:, side:] - table[:, :-side, side:] - table[:, side:, :-side] + table[:, :-side, :-side]

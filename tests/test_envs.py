@@ -384,6 +384,17 @@ def test_reset_mask_resets_only_some():
     assert obs["step"][:, 0].tolist() == [0, 1, 0]
 
 
+def test_the_drawn_path_survives_a_partial_reset():
+    venv = GlimpseVectorEnv(num_envs=2, images=small_digits(), render_mode="rgb_array")
+    venv.reset(seed=0)
+    for x in (0.3, 0.6):
+        venv.step(np.array([[x, x] + [0] * 10] * 2, np.float32))
+    venv.reset(options={"reset_mask": np.array([False, True])})
+    kept = torch.stack([p[0] for p in venv._paths[-3:]])  # environment 0, still at step 2
+    torch.testing.assert_close(kept, torch.tensor([[0.0, 0.0], [0.3, 0.3], [0.6, 0.6]]))
+    assert venv._paths[-1][1].tolist() != [0.6, 0.6]  # environment 1 starts afresh
+
+
 # -- rendering and GIFs ----------------------------------------------------------------------------
 def test_render_rgb_arrays(tmp_path):
     from envs.record import record_batch, record_episode
@@ -403,6 +414,13 @@ def test_render_rgb_arrays(tmp_path):
     assert path.stat().st_size > 0
     venv = GlimpseVectorEnv(num_envs=4, images=small_digits(), render_mode="rgb_array")
     assert record_batch(venv, tmp_path / "batch.gif", seed=0).stat().st_size > 0
+    sync = gymnasium.make_vec(
+        "glimpse/MNIST-v0", num_envs=3, vectorization_mode="sync", render_mode="rgb_array", images=small_digits()
+    )  # Gymnasium's own vector env renders a frame per environment: tiled the same way
+    from PIL import Image
+
+    with Image.open(record_batch(sync, tmp_path / "sync.gif", seed=0)) as gif:
+        assert gif.n_frames == 7 and gif.size[0] > 2 * gif.size[1]  # T + 1 frames, 3 tiles side by side
     with pytest.raises(UsageError, match="render_mode='rgb_array'"):
         record_episode(GlimpseEnv(images=small_digits()), tmp_path / "x.gif")
 

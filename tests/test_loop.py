@@ -114,6 +114,8 @@ def test_ram_bad_options_stop_with_one_line(tmp_path, capsys):
     fails_with(capsys, [*out, "--loc-std-final", "0.5"], "--loc-std-final", main=ram.main)
     fails_with(capsys, [*out, "--glimpses", "0"], "glimpses", main=ram.main)
     fails_with(capsys, [*out, "--loc-std", "inf"], "loc_std", main=ram.main)
+    teacher = ["--dataset", "translated", "--oracle-glimpses", "0.1", "--augment-shift", "3"]
+    fails_with(capsys, [*out, *teacher], "--oracle-glimpses", "--augment-shift 0", main=ram.main)
 
 
 def test_fewer_training_images_than_one_batch_is_refused(mnist_data_root, tmp_path, capsys):
@@ -123,6 +125,21 @@ def test_fewer_training_images_than_one_batch_is_refused(mnist_data_root, tmp_pa
         argv = ["--data-root", str(mnist_data_root), "--train-limit", "10", "--batch-size", "64"]
         fails_with(capsys, [*argv, "--out", str(tmp_path / "r"), "--threads", "1"], "10 training digits", main=main)
         assert not (tmp_path / "r" / "last.pt").exists()
+
+
+def test_a_ram_run_from_trained_weights_uses_its_own_sigma(mnist_data_root, tmp_path):
+    from glimpse.checkpoint import load_model, save_checkpoint
+    from glimpse.ram import RAM, RAMConfig
+
+    shape = dict(hidden=32, what_size=16, where_size=16, glimpse_out=32)
+    source = RAM(RAMConfig(**shape, loc_std=0.1))
+    source.policy.set_std(0.01)  # where a source run's σ schedule ended
+    save_checkpoint(tmp_path / "source.pt", "ram", source)
+    argv = ["--data-root", str(mnist_data_root), "--train-limit", "128", "--val-size", "100", "--epochs", "1"]
+    argv += ["--hidden", "32", "--what-size", "16", "--where-size", "16", "--glimpse-out", "32", "--lr", "1e-12"]
+    argv += ["--init-from", str(tmp_path / "source.pt"), "--loc-std", "0.2", "--loc-std-final", "none"]
+    ram.main([*argv, "--out", str(tmp_path / "run"), "--threads", "1", "--no-progress"])
+    assert float(load_model(tmp_path / "run" / "model.pt", kind="ram").policy.std) == pytest.approx(0.2)
 
 
 def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(pics, tmp_path, capsys, monkeypatch):

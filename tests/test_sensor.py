@@ -96,6 +96,17 @@ def test_densest_window_matches_every_window_summed_directly(shape, side):
         torch.testing.assert_close(densest_window(images, side)[i], torch.tensor(expected))
 
 
+def test_densest_window_breaks_ties_by_the_first_window_in_row_major_order():
+    # two identical blobs on a noisy background of grey levels k/255, as MNIST's: their windows'
+    # sums tie exactly, and only exact running sums keep them tied (float32 ones picked the second)
+    g = torch.Generator().manual_seed(8)
+    x = torch.randint(0, 80, (1, 1, 60, 60), generator=g).float() / 255
+    blob = torch.randint(200, 256, (9, 9), generator=g).float() / 255
+    x[0, 0, 8:17, 44:53] = blob  # higher: first in row-major order
+    x[0, 0, 40:49, 5:14] = blob  # lower, further left
+    torch.testing.assert_close(densest_window(x, 9), torch.tensor([[48.5 / 30 - 1, 12.5 / 30 - 1]]))
+
+
 def test_densest_window_finds_a_bright_square_and_refuses_a_window_larger_than_the_image():
     x = torch.zeros(1, 1, 60, 60)
     x[0, 0, 10:26, 30:46] = 1  # a 16-pixel square centred at pixel (x, y) = (38, 18)

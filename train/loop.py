@@ -108,6 +108,10 @@ class Recipe:
     def after_batch(self, model: nn.Module, progress: float) -> None:
         """Called after each batch's updates with the fraction of training done (schedules)."""
 
+    def after_init_from(self, model: nn.Module) -> None:
+        """Called after ``--init-from`` loaded trained weights: restore what this run's options set
+        rather than the source model (train.ram: the location σ)."""
+
     def validate(self, model: nn.Module) -> dict[str, float]:
         raise NotImplementedError
 
@@ -270,6 +274,7 @@ def main(recipe_cls: type[Recipe], args_cls: type[RunArgs], argv: list[str] | No
         model = recipe.build_model() if ckpt is None else build_model(ckpt)
         if ckpt is None and a.init_from is not None:
             init_weights(model, a.init_from, recipe.kind)
+            recipe.after_init_from(model)
         model = model.to(device)
     trainer = Trainer(recipe, model, ckpt, torch.Generator().manual_seed(a.seed))
     try:

@@ -164,6 +164,8 @@ class Args(TaskArgs):
                 raise UsageError(f"{flag} and --random-glimpses both choose the locations: give one")
         if len(given) > 1:
             raise UsageError("--oracle-glimpses and --ink-glimpses both choose the locations: give one")
+        if given and self.augment_shift:
+            raise UsageError(f"{next(iter(given))} finds the digit before any shift: give --augment-shift 0")
         if self.imitate and not given:
             raise UsageError("--imitate fits the location head to a teacher: add --oracle-glimpses or --ink-glimpses")
 
@@ -292,6 +294,10 @@ class RAMRecipe(loop.Recipe):
 
     def unused_parameters(self) -> bool:  # the control's and a teacher's location policy learn nothing
         return self.args.model.random_glimpses or (self.teacher is not None and not self.args.imitate)
+
+    def after_init_from(self, model: RAM) -> None:
+        if not self.args.model.learn_std:  # σ is this run's --loc-std, not where the source's schedule ended
+            model.policy.set_std(self.args.model.loc_std)
 
     def after_batch(self, model: RAM, progress: float) -> None:
         a = self.args
