@@ -12,9 +12,9 @@ import gymnasium as gym
 import numpy as np
 
 from glimpse.errors import UsageError
-from glimpse.render import tile_grid, write_gif
+from glimpse.render import write_gif
 
-MAX_TILES = 16  # environments drawn in a grid, as the batched environments' render() draws them
+from .vector import env_grid
 
 Policy = Callable[[Any], Any]
 
@@ -71,11 +71,6 @@ def record_batch(
 
 
 def _grid(rendered: Any) -> np.ndarray:
-    """A batched environment's render, one image: the grid it drew, or its per-environment frames
-    (Gymnasium's vector environments) tiled 4 wide, the first ``MAX_TILES``."""
-    if isinstance(rendered, (tuple, list)):
-        from PIL import Image
-
-        frames = [Image.fromarray(np.asarray(f)) for f in rendered[:MAX_TILES]]
-        return np.asarray(tile_grid(frames, cols=min(len(frames), 4)))
-    return rendered
+    """A batched environment's render as one image: the grid it drew, or the per-environment frames
+    of Gymnasium's vector environments laid out as the batched environments lay theirs."""
+    return env_grid(rendered) if isinstance(rendered, (tuple, list)) else rendered

@@ -20,6 +20,7 @@ the CPU or a GPU; there is no Python loop over environments in ``step``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,6 +39,12 @@ from .glimpse_env import GlimpseTask, check_action_values
 from .paint_env import PaintTask, to_uint8
 
 MAX_RENDERED = 16  # environments drawn by render()
+
+
+def env_grid(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """Frames of environments (H, W, 3) uint8, the first ``MAX_RENDERED`` in one grid 4 wide."""
+    frames = frames[:MAX_RENDERED]
+    return tile_grid([Image.fromarray(np.asarray(f)) for f in frames], cols=min(len(frames), 4))
 
 
 class _TensorVectorEnv(VectorEnv):
@@ -130,9 +137,7 @@ class _TensorVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         self._check_started()
-        n = min(self.num_envs, MAX_RENDERED)
-        tiles = [Image.fromarray(self._draw(i)) for i in range(n)]
-        return tile_grid(tiles, cols=min(n, 4))
+        return env_grid([self._draw(i) for i in range(min(self.num_envs, MAX_RENDERED))])
 
     def close_extras(self, **kwargs: Any) -> None:
         self._started = False
