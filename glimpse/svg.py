@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from glimpse.canvas import stroke_colour
-from glimpse.strokes import END, OPACITIES, RADII, START, bezier, radius_px
+from glimpse.strokes import END, MODES, OPACITIES, RADII, START, Mode, bezier, radius_px
 
 SAMPLES = 33  # points along each side of a stroke
 CAP_SAMPLES = 9  # points on each round cap
@@ -101,15 +101,15 @@ def strokes_svg(
     background: float = 0.0,
     edge: float = 0.5,
     digits: int = 2,
-    mode: str = "fast",
+    mode: Mode = "fast",
 ) -> str:
     """The strokes (N, 13), in painting order, on a canvas of ``height`` × ``width`` px filled with
     ``background``, as an SVG document whose viewBox is the canvas (it scales to any size). Each
     outline is blurred as the canvas softens its strokes' edges (``edge`` px; 0: hard edges): the
     outline the ``fast`` rasteriser paints, or for ``crisp`` the geometric tube it paints. Flat
     style only (the oil texture is not drawn)."""
-    if mode not in ("fast", "crisp"):
-        raise ValueError(f"mode must be 'fast' or 'crisp', got {mode!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     strokes = strokes.detach().to(torch.float64).cpu()
     outline_px = stroke_outlines(strokes, height, width, exact=mode == "fast")  # (N, P, 2)
     blur = math.sqrt(max(edge * edge * math.pi**2 / 3 - 1 / 12, 0.0))  # σ of the edge, less the pixels' box
