@@ -111,6 +111,10 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     coarse, grid, patch_steps = plan(a.strokes, a.size, cfg.size, cfg.strokes_per_step)
     options.paint_memory(a.strokes, a.size, coarse + patch_steps, patches=grid > 1)
     notes = []
+    if a.svg and (a.style or cfg.style) != "flat":
+        notes.append("the SVG is flat: it has no oil texture")
+    if a.crop is not None and (a.crop[2] - a.crop[0]) != (a.crop[3] - a.crop[1]):
+        notes.append(f"the {a.crop[2] - a.crop[0]}×{a.crop[3] - a.crop[1]} crop is squeezed to a square")
     if coarse + patch_steps > cfg.steps:
         notes.append(
             f"this painter was trained for {cfg.steps} steps of {cfg.strokes_per_step} strokes; "
@@ -152,16 +156,9 @@ def paint_cmd(a: argparse.Namespace) -> Path:
     options.write_together(outputs)
     gif = time.perf_counter() - t0 - painted
     n = sum(s.shape[0] for s in painting.steps)
-    notes = []
-    if a.svg and (a.style or cfg.style) != "flat":
-        notes.append("the SVG is flat: it has no oil texture")
-    if a.crop is not None and (a.crop[2] - a.crop[0]) != (a.crop[3] - a.crop[1]):
-        notes.append(f"the {a.crop[2] - a.crop[0]}×{a.crop[3] - a.crop[1]} crop was squeezed to a square")
     print(
         f"painted {a.image} at {a.size}² with {n} strokes in {painted:.2f} s (mse {mse:.5f}); "
-        f"wrote {png} and {out} ({len(frames)} frames; written in {gif:.2f} s)"
-        + "".join(f" and {p}" for p, _ in extra)
-        + "".join(f"; note: {x}" for x in notes)
+        f"wrote {png} and {out} ({len(frames)} frames; written in {gif:.2f} s)" + "".join(f" and {p}" for p, _ in extra)
     )
     return out
 
@@ -204,7 +201,9 @@ def render_cmd(a: argparse.Namespace) -> Path:
 
         svg = strokes_svg(strokes.strokes, h, w, strokes.channels, strokes.background, strokes.edge, mode=strokes.mode)
         options.write_together([(out, lambda tmp: tmp.write_text(svg, encoding="utf-8"))])
-        style = "flat: an SVG has no oil texture" if style != "flat" else style
+        if style != "flat":
+            options.notes(["the SVG is flat: it has no oil texture"])
+            style = "flat"
     elif gif:
         frames = stroke_frames(strokes, h, w, style, options.frame_scale(max(h, w)))
         options.write_together([(out, lambda tmp: write_gif(frames, tmp, a.fps))])
